@@ -1,0 +1,54 @@
+"""The one error hierarchy of newswatch.
+
+    NewswatchError                 root: every expected failure; the CLI prints it without a traceback
+    ├── ConfigError                the config file is unreadable or invalid (exit 2), with file and line
+    ├── StoreError                 the state store cannot be reached or used
+    ├── QuerySyntaxError           a watch query does not parse (column given); surfaces as ConfigError
+    ├── TemplateError              a template is missing or does not render
+    └── DeliveryError              a channel did not accept an alert (it stays pending)
+        └── PermanentDeliveryError the server refused it for good (bad recipient, 4xx webhook)
+"""
+
+from __future__ import annotations
+
+
+class NewswatchError(Exception):
+    """Root of every failure newswatch expects and reports in one line."""
+
+
+class ConfigError(NewswatchError):
+    """The config is refused; the message is ``file:line: reason`` when the line is known."""
+
+    def __init__(self, reason: str, *, file: str | None = None, line: int | None = None) -> None:
+        self.reason = reason
+        self.file = file
+        self.line = line
+        where = file or ""
+        if file and line:
+            where = f"{file}:{line}"
+        super().__init__(f"{where}: {reason}" if where else reason)
+
+
+class StoreError(NewswatchError):
+    """The state store (Redis or the embedded one) failed."""
+
+
+class QuerySyntaxError(NewswatchError):
+    """A watch query does not parse; ``column`` is 1-based within the query text."""
+
+    def __init__(self, message: str, column: int) -> None:
+        self.message = message
+        self.column = column
+        super().__init__(f"column {column}: {message}")
+
+
+class TemplateError(NewswatchError):
+    """A template is missing or fails to render."""
+
+
+class DeliveryError(NewswatchError):
+    """A channel did not accept an alert; it stays pending and is retried."""
+
+
+class PermanentDeliveryError(DeliveryError):
+    """A channel refused an alert in a way retrying cannot fix."""
