@@ -1,12 +1,12 @@
 """The one error hierarchy of newswatch.
 
-    NewswatchError                 root: every expected failure; the CLI prints it without a traceback
-    ├── ConfigError                the config file is unreadable or invalid (exit 2), with file and line
-    ├── StoreError                 the state store cannot be reached or used
-    ├── QuerySyntaxError           a watch query does not parse (column given); surfaces as ConfigError
-    ├── TemplateError              a template is missing or does not render
-    └── DeliveryError              a channel did not accept an alert (it stays pending)
-        └── PermanentDeliveryError the server refused it for good (bad recipient, 4xx webhook)
+NewswatchError                 root: every expected failure; the CLI prints it without a traceback
+├── ConfigError                the config file is unreadable or invalid (exit 2), with file and line
+├── StoreError                 the state store cannot be reached or used
+├── QuerySyntaxError           a watch query does not parse (column given); surfaces as ConfigError
+├── TemplateError              a template is missing or does not render
+└── DeliveryError              a channel did not accept an alert (it stays pending)
+    └── PermanentDeliveryError the server refused it for good (bad recipient, 4xx webhook)
 """
 
 from __future__ import annotations

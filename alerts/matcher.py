@@ -1,0 +1,259 @@
+"""Decide whether an article matches a watch query, and quote where it does.
+
+Matching runs on folded text (see :mod:`alerts.textnorm`) so case, accents and Arabic
+spelling variants do not matter, while snippets are cut from the original text through the
+index map, so an alert shows what the outlet actually wrote.
+
+One watch is checked against many articles and one article against many watches: queries are
+compiled once (a regex per leaf) and an article is folded once (:class:`NormalizedArticle`)
+for all the watches that look at it.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import cache
+from typing import Literal
+
+from alerts.query import And, Not, Or, Query, Term
+from alerts.textnorm import normalize_with_map, term_words
+
+__all__ = ["CompiledQuery", "Match", "NormalizedArticle", "compile_query"]
+
+Field = Literal["title", "body"]
+
+CONTEXT_WORDS = 15  # each side of the match: about 30 words of context in all
+CONTEXT_CHARS = 160  # cap per side, for scripts written without spaces (CJK, Thai)
+ELLIPSIS = "\u2026"
+
+# Scripts written without spaces between words: a whole-word rule would never match inside
+# a sentence, so their terms match as substrings.  Korean is spaced, but particles are glued
+# to nouns (서울에서 = "in Seoul"), so it is treated the same way.
+_SPACELESS_RANGES = (
+    (0x0E00, 0x0EFF),  # Thai, Lao
+    (0x1000, 0x109F),  # Myanmar
+    (0x1780, 0x17FF),  # Khmer
+    (0x1100, 0x11FF),  # Hangul jamo
+    (0x2E80, 0x2FDF),  # CJK radicals
+    (0x3040, 0x30FF),  # Hiragana, Katakana
+    (0x3130, 0x318F),  # Hangul compatibility jamo
+    (0x31F0, 0x31FF),  # Katakana extensions
+    (0x3400, 0x4DBF),  # CJK extension A
+    (0x4E00, 0x9FFF),  # CJK unified ideographs
+    (0xAC00, 0xD7AF),  # Hangul syllables
+    (0xF900, 0xFAFF),  # CJK compatibility ideographs
+    (0x20000, 0x3FFFF),  # CJK extensions B and later
+)
+
+# Arabic glues conjunctions, prepositions and the article to the next word (بتدمر "in
+# Palmyra", وتدمر "and Palmyra", الجيش "the army"); a whole-word rule alone would miss most
+# mentions, so these proclitics may precede a term that starts with an Arabic letter.
+_ARABIC_PROCLITICS = (
+    "(?:[\u0648\u0641]?(?:[\u0628\u0643\u0644]?\u0627\u0644|\u0644\u0644|[\u0628\u0643\u0644])?)"
+)
+_SNIPPET_WORD = re.compile(r"\S+")
+_SPACES = re.compile(r"\s+")
+
+
+def _in_ranges(ch: str, ranges: tuple[tuple[int, int], ...]) -> bool:
+    cp = ord(ch)
+    return any(lo <= cp <= hi for lo, hi in ranges)
+
+
+@cache
+def _word_class() -> str:
+    """Regex class of word characters: ``\\w`` plus combining marks.
+
+    Python's ``\\w`` excludes marks, which would let a term end in the middle of a Devanagari
+    or Thai word at a vowel sign; folding already removed the marks that are mere accents.
+    """
+    marks: list[tuple[int, int]] = []
+    # Above plane 1 the only marks are the variation selectors; skipping the empty planes
+    # keeps the first compile fast.
+    for cp in (*range(0x20000), *range(0xE0100, 0xE01F0)):
+        if unicodedata.category(chr(cp)).startswith("M"):
+            if marks and marks[-1][1] == cp - 1:
+                marks[-1] = (marks[-1][0], cp)
+            else:
+                marks.append((cp, cp))
+    spans = "".join(f"{chr(lo)}-{chr(hi)}" if hi > lo else chr(lo) for lo, hi in marks)
+    return f"[\\w{spans}]"
+
+
+def _is_word_char(ch: str) -> bool:
+    return ch.isalnum() or ch == "_" or unicodedata.category(ch).startswith("M")
+
+
+def _leaf_pattern(term: Term) -> re.Pattern[str]:
+    words = term_words(term.text)
+    parts: list[str] = []
+    for k, word in enumerate(words):
+        if k:
+            spaceless = _in_ranges(words[k - 1][-1], _SPACELESS_RANGES) and _in_ranges(
+                word[0], _SPACELESS_RANGES
+            )
+            parts.append(r"[\s\-]*" if spaceless else r"[\s\-]+")
+        parts.append(re.escape(word))
+    first, last = words[0][0], words[-1][-1]
+    word_class = _word_class()
+    left = right = ""
+    if _is_word_char(first) and not _in_ranges(first, _SPACELESS_RANGES):
+        left = f"(?<!{word_class})"
+        if "\u0600" <= first <= "\u06ff":
+            left += _ARABIC_PROCLITICS
+    if _is_word_char(last) and not _in_ranges(last, _SPACELESS_RANGES):
+        right = f"(?!{word_class})"
+    return re.compile(f"{left}(?P<t>{''.join(parts)}){right}")
+
+
+@dataclass(frozen=True, eq=False)
+class NormalizedArticle:
+    """An article folded once, shared by every watch checked against it."""
+
+    title: str
+    body: str
+    title_norm: str
+    title_map: list[int]
+    body_norm: str
+    body_map: list[int]
+
+    @classmethod
+    def from_text(cls, title: str, body: str) -> NormalizedArticle:
+        title_norm, title_map = normalize_with_map(title)
+        body_norm, body_map = normalize_with_map(body)
+        return cls(title, body, title_norm, title_map, body_norm, body_map)
+
+
+@dataclass(frozen=True)
+class Match:
+    """One watched term found in an article, quoted from the original text.
+
+    ``snippet[mark_start:mark_end]`` is the matched text as the outlet wrote it (runs of
+    whitespace collapsed, like the rest of the snippet), for highlighting.
+    """
+
+    term: str
+    field: Literal["title", "body"]
+    snippet: str
+    mark_start: int
+    mark_end: int
+
+
+@dataclass(frozen=True)
+class _Hit:
+    field: Field
+    start: int  # in the original text of that field
+    end: int
+
+
+def _locate(pattern: re.Pattern[str], article: NormalizedArticle, field: Field) -> _Hit | None:
+    if field == "title":
+        norm, index, original = article.title_norm, article.title_map, article.title
+    else:
+        norm, index, original = article.body_norm, article.body_map, article.body
+    found = pattern.search(norm)
+    if found is None:
+        return None
+    start, end = found.span("t")
+    # Characters folded to nothing right after the match (harakat, a combining accent on the
+    # last letter) belong to it: stop at the next character that produced folded text.
+    orig_end = index[end] if end < len(index) else len(original)
+    return _Hit(field, index[start], max(orig_end, index[end - 1] + 1))
+
+
+def _snippet(text: str, start: int, end: int) -> tuple[str, int, int]:
+    """About CONTEXT_WORDS words either side of ``text[start:end]``, whitespace collapsed."""
+    spans = [m.span() for m in _SNIPPET_WORD.finditer(text)]
+    ends = [e for _, e in spans]
+    first = bisect.bisect_right(ends, start)
+    last = bisect.bisect_left(ends, end)
+    lo = max(0, first - CONTEXT_WORDS)
+    hi = min(len(spans), last + CONTEXT_WORDS + 1)
+    cut_left, cut_right = lo > 0, hi < len(spans)
+    left_at, right_at = spans[lo][0], spans[hi - 1][1]
+    if start - left_at > CONTEXT_CHARS:
+        left_at, cut_left = start - CONTEXT_CHARS, True
+        space = _SPACES.search(text, left_at, start)
+        if space is not None:  # do not open on half a word when a whole one is at hand
+            left_at = space.end()
+    if right_at - end > CONTEXT_CHARS:
+        right_at, cut_right = end + CONTEXT_CHARS, True
+        spaces = list(_SPACES.finditer(text, end, right_at))
+        if spaces:
+            right_at = spaces[-1].start()
+    before = _SPACES.sub(" ", text[left_at:start]).lstrip()
+    marked = _SPACES.sub(" ", text[start:end])
+    after = _SPACES.sub(" ", text[end:right_at]).rstrip()
+    prefix = ELLIPSIS if cut_left else ""
+    suffix = ELLIPSIS if cut_right else ""
+    mark_start = len(prefix) + len(before)
+    return prefix + before + marked + after + suffix, mark_start, mark_start + len(marked)
+
+
+class CompiledQuery:
+    """A query with one compiled pattern per leaf, reusable across articles."""
+
+    def __init__(self, query: Query) -> None:
+        self.query = query
+        self._patterns: dict[Term, re.Pattern[str]] = {}
+        self._compile(query)
+
+    def _compile(self, node: Query) -> None:
+        if isinstance(node, Term):
+            if node not in self._patterns:
+                self._patterns[node] = _leaf_pattern(node)
+        elif isinstance(node, Not):
+            self._compile(node.child)
+        elif isinstance(node, And | Or):
+            for child in node.children:
+                self._compile(child)
+
+    def match(self, title: str, body: str) -> list[Match] | None:
+        """Convenience for one watch; prefer :meth:`match_normalized` across many."""
+        return self.match_normalized(NormalizedArticle.from_text(title, body))
+
+    def match_normalized(self, article: NormalizedArticle) -> list[Match] | None:
+        """``None`` when the article does not match, else the positive terms it shows."""
+        hits: dict[Term, _Hit | None] = {}
+
+        def find(term: Term) -> _Hit | None:
+            if term not in hits:
+                pattern = self._patterns[term]
+                hit = _locate(pattern, article, "title")
+                if hit is None and not term.title_only:
+                    hit = _locate(pattern, article, "body")
+                hits[term] = hit
+            return hits[term]
+
+        def holds(node: Query) -> bool:
+            if isinstance(node, Term):
+                return find(node) is not None
+            if isinstance(node, Not):
+                return not holds(node.child)
+            if isinstance(node, And):
+                return all(holds(c) for c in node.children)
+            if isinstance(node, Or):
+                return any(holds(c) for c in node.children)
+            raise TypeError(node)
+
+        if not holds(self.query):
+            return None
+        matches: list[Match] = []
+        named: set[str] = set()
+        for term in self.query.terms():
+            hit = find(term)
+            if hit is None or term.text in named:
+                continue
+            named.add(term.text)
+            text = article.title if hit.field == "title" else article.body
+            snippet, mark_start, mark_end = _snippet(text, hit.start, hit.end)
+            matches.append(Match(term.text, hit.field, snippet, mark_start, mark_end))
+        return matches
+
+
+def compile_query(query: Query) -> CompiledQuery:
+    """Compile ``query`` once so each article costs only regex searches."""
+    return CompiledQuery(query)

@@ -1,0 +1,85 @@
+"""Rendering alerts with Jinja2: the built-in ``templates/`` with the user's folder in front.
+
+HTML is autoescaped (article text is untrusted) and every template renders with StrictUndefined,
+so a typo fails loudly when the config is checked rather than in a 3 a.m. send.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup, escape
+
+import newswatch
+from newswatch.config import Config
+from newswatch.errors import TemplateError
+
+__all__ = ["TEMPLATE_NAMES", "Renderer", "builtin_templates_dir", "one_line"]
+
+TEMPLATE_NAMES = ("email_subject.txt", "email.txt", "email.html")
+MAX_SUBJECT = 200
+
+
+def builtin_templates_dir() -> Path:
+    """Inside the installed package (wheel), else the source checkout's top-level folder."""
+    packaged = Path(newswatch.__file__).parent / "templates"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "templates"
+
+
+def one_line(text: str, limit: int = MAX_SUBJECT) -> str:
+    """Collapse every kind of line break and whitespace run; shorten with an ellipsis."""
+    flat = re.sub(r"\s+", " ", text).strip()
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+def _highlight(match: dict[str, Any]) -> Markup:
+    snippet: str = match["snippet"]
+    start, end = match.get("mark") or (0, 0)
+    return (
+        escape(snippet[:start])
+        + Markup('<mark style="background:#ffe066;color:#000;">')
+        + escape(snippet[start:end])
+        + Markup("</mark>")
+        + escape(snippet[end:])
+    )
+
+
+class Renderer:
+    def __init__(self, user_folder: Path | None = None) -> None:
+        folders = [str(user_folder)] if user_folder else []
+        folders.append(str(builtin_templates_dir()))
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(folders),
+            autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default=False),
+            undefined=jinja2.StrictUndefined,
+            keep_trailing_newline=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.env.filters["highlight"] = _highlight
+
+    @classmethod
+    def for_config(cls, config: Config) -> Renderer:
+        return cls(Path(config.templates) if config.templates else None)
+
+    def render(self, name: str, alert: dict[str, Any]) -> str:
+        try:
+            return self.env.get_template(name).render(alert=alert)
+        except jinja2.TemplateNotFound:
+            raise TemplateError(f"template {name!r} not found") from None
+        except jinja2.TemplateError as exc:
+            raise TemplateError(f"template {name!r} failed: {exc}") from None
+
+    def subject(self, alert: dict[str, Any]) -> str:
+        return one_line(self.render("email_subject.txt", alert))
+
+    def text(self, alert: dict[str, Any]) -> str:
+        return self.render("email.txt", alert)
+
+    def html(self, alert: dict[str, Any]) -> str:
+        return self.render("email.html", alert)

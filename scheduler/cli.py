@@ -1,0 +1,184 @@
+"""The ``newswatch`` command line (SPEC §2).
+
+Expected failures (a bad config, an unreachable store, an unknown name) print one clear line and
+exit with the code SPEC gives, never a traceback; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+import httpx
+
+from alerts.delivery import ChannelSender, deliver_pending, sample_alert
+from alerts.render import Renderer
+from newswatch import __version__
+from newswatch.config import LoadedConfig, find_config_path
+from newswatch.errors import ConfigError, DeliveryError, NewswatchError
+from newswatch.logs import setup_logging
+from newswatch.store import Store, open_store
+from scheduler.crawling import crawl_once
+from scheduler.loading import load_checked_config
+from spiders.context import OutletResult
+
+__all__ = ["main"]
+
+logger = logging.getLogger("newswatch")
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    setup_logging(args.log_format, args.verbose)
+    try:
+        return int(args.handler(args))
+    except ConfigError as exc:
+        print(f"newswatch: config refused: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except NewswatchError as exc:
+        print(f"newswatch: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="newswatch", description="Keyword alerts for news outlets and their mirrors."
+    )
+    parser.add_argument("--version", action="version", version=f"newswatch {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-c", "--config", help="config file (default: $NEWSWATCH_CONFIG, else ./newswatch.yaml)"
+    )
+    common.add_argument("--log-format", choices=("text", "json"), default="text")
+    common.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    check = commands.add_parser("check", parents=[common], help="validate the config and show it")
+    check.set_defaults(handler=_check)
+
+    run = commands.add_parser("run", parents=[common], help="crawl and deliver alerts")
+    run.add_argument("--once", action="store_true", help="crawl every outlet once, deliver, exit")
+    run.set_defaults(handler=_run)
+
+    crawl = commands.add_parser("crawl", parents=[common], help="crawl one outlet once")
+    crawl.add_argument("outlet")
+    crawl.add_argument(
+        "--dry-run", action="store_true", help="print the alerts it would send; record nothing"
+    )
+    crawl.set_defaults(handler=_crawl)
+
+    test_alert = commands.add_parser(
+        "test-alert", parents=[common], help="send a sample alert through a channel"
+    )
+    test_alert.add_argument("channel")
+    test_alert.set_defaults(handler=_test_alert)
+    return parser
+
+
+def _load(args: argparse.Namespace) -> LoadedConfig:
+    return load_checked_config(find_config_path(args.config))
+
+
+def _store(loaded: LoadedConfig) -> Store:
+    config = loaded.config
+    return open_store(config.store, config.retention)
+
+
+def _check(args: argparse.Namespace) -> int:
+    loaded = _load(args)
+    config = loaded.config
+    print(f"{loaded.file}: valid")
+    print(f"store: {config.store or 'embedded (./newswatch-state/)'}")
+    print(f"outlets ({len(config.outlets)}):")
+    for name, outlet in config.outlets.items():
+        schedule = f"cron {outlet.cron}" if outlet.cron else f"every {outlet.interval}"
+        print(f"  {name}: {', '.join(outlet.domains)} ({schedule})")
+    print(f"watches ({len(config.watches)}):")
+    for name, watch in config.watches.items():
+        where = ", ".join(watch.outlets) if watch.outlets is not None else "all outlets"
+        print(f"  {name}: {watch.query}  [{where}] -> {', '.join(watch.notify)} ({watch.digest})")
+    print(f"channels ({len(config.channels)}):")
+    for name, channel in config.channels.items():
+        print(f"  {name}: {channel.type}")
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    if not args.once:
+        raise NewswatchError(
+            "the scheduled service is not available yet; use `newswatch run --once`"
+        )
+    loaded = _load(args)
+    return _crawl_and_deliver(loaded, list(loaded.config.outlets))
+
+
+def _crawl(args: argparse.Namespace) -> int:
+    loaded = _load(args)
+    if args.outlet not in loaded.config.outlets:
+        known = ", ".join(loaded.config.outlets)
+        print(f"newswatch: unknown outlet {args.outlet!r} (outlets: {known})", file=sys.stderr)
+        return EXIT_USAGE
+    if args.dry_run:
+        store = _store(loaded)
+        try:
+            results = crawl_once(
+                loaded.config, store, [args.outlet], dry_run=True, output=sys.stdout
+            )
+        finally:
+            store.close()
+        return _crawl_exit_code(results)
+    return _crawl_and_deliver(loaded, [args.outlet])
+
+
+def _crawl_and_deliver(loaded: LoadedConfig, outlets: list[str]) -> int:
+    config = loaded.config
+    store = _store(loaded)
+    try:
+        results = crawl_once(config, store, outlets)
+        for result in results.values():
+            logger.info(
+                "%s: %d new articles, %d alerts queued%s",
+                result.outlet,
+                result.articles,
+                result.alerts,
+                f", errors: {result.errors}" if result.errors else "",
+            )
+        with httpx.Client(timeout=30.0) as http:
+            report = deliver_pending(
+                store, ChannelSender(config, Renderer.for_config(config), http)
+            )
+        logger.info("delivery: %d sent, %d failed (kept pending)", report.sent, report.failed)
+    finally:
+        store.close()
+    return _crawl_exit_code(results)
+
+
+def _crawl_exit_code(results: dict[str, OutletResult]) -> int:
+    unreachable = [name for name, result in results.items() if not result.reachable]
+    for name in unreachable:
+        logger.error("%s: unreachable on every domain", name)
+    return EXIT_FAILED if unreachable else EXIT_OK
+
+
+def _test_alert(args: argparse.Namespace) -> int:
+    loaded = _load(args)
+    config = loaded.config
+    if args.channel not in config.channels:
+        known = ", ".join(config.channels) or "none"
+        print(f"newswatch: unknown channel {args.channel!r} (channels: {known})", file=sys.stderr)
+        return EXIT_USAGE
+    with httpx.Client(timeout=30.0) as http:
+        sender = ChannelSender(config, Renderer.for_config(config), http)
+        try:
+            sender.send(args.channel, sample_alert())
+        except DeliveryError as exc:
+            print(f"newswatch: test alert through {args.channel!r} failed: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+    print(f"test alert delivered through {args.channel!r}", file=sys.stderr)
+    return EXIT_OK

@@ -1,0 +1,115 @@
+"""Mirror failover: a request an outlet domain fails is re-issued on the outlet's next domain.
+
+Outlets publish mirrors precisely because their primary address gets blocked or goes down. A
+refused connection, a timeout, a DNS or TLS failure, or an HTTP 403 / 451 / 5xx from one domain
+moves the same path and query to the next domain in the configured order, before Scrapy's own
+retry gets a turn. The domain that answers becomes the spider's live domain, so the rest of the
+crawl starts there instead of paying for the dead one again.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, Self
+
+from scrapy import Request
+from scrapy.http import Response
+from twisted.internet import error as twisted_errors
+
+from newswatch.identity import outlet_host, same_path_on
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+
+__all__ = ["FAILING_STATUSES", "MirrorFailoverMiddleware"]
+
+logger = logging.getLogger(__name__)
+
+FAILING_STATUSES = frozenset({403, 451, *range(500, 600)})
+
+_FAILING_EXCEPTIONS: tuple[type[BaseException], ...] = (
+    twisted_errors.ConnectError,  # refused, DNS lookup, unreachable, TCP timeout
+    twisted_errors.ConnectionLost,
+    twisted_errors.ConnectionDone,
+    twisted_errors.TimeoutError,
+    twisted_errors.SSLError,
+    TimeoutError,
+    OSError,
+)
+try:  # names of newer Scrapy releases; older ones raise the Twisted errors above
+    from scrapy.exceptions import (
+        CannotResolveHostError,
+        DownloadConnectionRefusedError,
+        DownloadFailedError,
+        DownloadTimeoutError,
+        ResponseDataLossError,
+    )
+
+    _FAILING_EXCEPTIONS += (
+        CannotResolveHostError,
+        DownloadConnectionRefusedError,
+        DownloadFailedError,
+        DownloadTimeoutError,
+        ResponseDataLossError,
+    )
+except ImportError:  # pragma: no cover - depends on the Scrapy release
+    pass
+from twisted.web._newclient import ResponseFailed, ResponseNeverReceived  # noqa: E402
+
+_FAILING_EXCEPTIONS += (ResponseNeverReceived, ResponseFailed)
+
+
+class MirrorFailoverMiddleware:
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls(crawler)
+
+    def process_response(self, request: Request, response: Response) -> Request | Response:
+        spider = self._outlet_spider()
+        if spider is None or outlet_host(request.url, spider.outlet.domains) is None:
+            return response
+        if response.status in FAILING_STATUSES:
+            return self._next_domain(request, f"HTTP {response.status}") or response
+        spider.domain_answered(outlet_host(request.url, spider.outlet.domains) or "")
+        return response
+
+    def process_exception(self, request: Request, exception: Exception) -> Request | None:
+        spider = self._outlet_spider()
+        if spider is None or not isinstance(exception, _FAILING_EXCEPTIONS):
+            return None
+        if outlet_host(request.url, spider.outlet.domains) is None:
+            return None
+        return self._next_domain(request, type(exception).__name__)
+
+    def _next_domain(self, request: Request, reason: str) -> Request | None:
+        spider = self._outlet_spider()
+        assert spider is not None
+        domains: list[str] = spider.outlet.domains
+        host = outlet_host(request.url, domains) or ""
+        tried: list[str] = request.meta.get("mirrors_tried", [host])
+        spider.domain_failed(host, reason)
+        untried = [d for d in spider.domains_in_order() if d not in tried]
+        stats = self.crawler.stats
+        if not untried:
+            if stats:
+                stats.inc_value("newswatch/all_domains_failed")
+            logger.warning(
+                "%s: every domain failed for %s (last: %s)", spider.outlet_name, request.url, reason
+            )
+            return None
+        following = untried[0]
+        if stats:
+            stats.inc_value("newswatch/failover")
+        logger.info("%s: %s on %s, trying %s", spider.outlet_name, reason, host, following)
+        return request.replace(
+            url=same_path_on(request.url, following, spider.outlet.scheme),
+            meta={**request.meta, "mirrors_tried": [*tried, following]},
+            dont_filter=True,
+        )
+
+    def _outlet_spider(self) -> Any:
+        spider = self.crawler.spider
+        return spider if hasattr(spider, "outlet") and hasattr(spider, "domain_failed") else None

@@ -1,0 +1,36 @@
+"""Scrapy settings for newswatch crawls, derived from the config's ``crawl:`` section."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from newswatch.config import CrawlSettings
+
+__all__ = ["scrapy_settings"]
+
+
+def scrapy_settings(crawl: CrawlSettings) -> dict[str, Any]:
+    return {
+        "USER_AGENT": crawl.user_agent,
+        "ROBOTSTXT_OBEY": crawl.obey_robots,
+        "DOWNLOAD_TIMEOUT": crawl.timeout.total_seconds(),
+        "DOWNLOAD_MAXSIZE": crawl.max_page_size,
+        "DOWNLOAD_WARNSIZE": 0,
+        "CONCURRENT_REQUESTS": crawl.concurrency,
+        "CONCURRENT_REQUESTS_PER_DOMAIN": 4,
+        "AUTOTHROTTLE_ENABLED": True,
+        "AUTOTHROTTLE_START_DELAY": 0.25,
+        "AUTOTHROTTLE_MAX_DELAY": 30.0,
+        "AUTOTHROTTLE_TARGET_CONCURRENCY": 2.0,
+        "RETRY_TIMES": 1,
+        "COOKIES_ENABLED": False,
+        "TELNETCONSOLE_ENABLED": False,
+        "REMOTE_CONTROL_ENABLED": False,  # no listening port of Scrapy's own on a user's machine
+        "LOG_LEVEL": "WARNING",
+        "DEFAULT_DROPITEM_LOG_LEVEL": "DEBUG",  # seen / too old are routine; stats count them
+        "DOWNLOADER_MIDDLEWARES": {
+            # after the retry middleware (550) on the way back: a mirror is tried before a retry
+            "spiders.failover.MirrorFailoverMiddleware": 560,
+        },
+        "ITEM_PIPELINES": {"spiders.pipelines.AlertPipeline": 300},
+    }

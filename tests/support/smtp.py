@@ -1,0 +1,231 @@
+"""A loopback SMTP server that records the mail the alerter sends.
+
+Email alerts are checked end to end (envelope, headers, MIME structure), so tests
+need a real SMTP conversation rather than a mocked ``smtplib``.  aiosmtpd's
+threaded ``Controller`` provides the server; this wrapper adds recording,
+scripted rejection (``refuse_with``) and stop/start on the *same* port so a test
+can simulate "mail server down for one run, back up for the next".
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from types import TracebackType
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP as SMTPServer
+from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
+
+__all__ = ["ReceivedMail", "SmtpSink"]
+
+
+@dataclass(frozen=True)
+class ReceivedMail:
+    """One accepted message: envelope plus raw bytes, parsed lazily into ``message``."""
+
+    mail_from: str
+    rcpt_tos: list[str]
+    raw: bytes
+    message: EmailMessage = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        parsed = email.message_from_bytes(self.raw, policy=email.policy.default)
+        object.__setattr__(self, "message", parsed)
+
+    @property
+    def subject(self) -> str:
+        return str(self.message.get("Subject", ""))
+
+    def text_body(self) -> str:
+        """The text/plain part (or the only part) as str, for keyword assertions."""
+        part = self.message.get_body(preferencelist=("plain",))
+        return part.get_content() if part is not None else ""
+
+    def html_body(self) -> str:
+        """The text/html part as str, or "" if the message has none."""
+        part = self.message.get_body(preferencelist=("html",))
+        return part.get_content() if part is not None else ""
+
+
+class _Handler:
+    """aiosmtpd handler hooks; runs on the controller's event-loop thread."""
+
+    def __init__(self, sink: SmtpSink) -> None:
+        self.sink = sink
+
+    async def handle_DATA(self, server: SMTPServer, session: Session, envelope: Envelope) -> str:
+        refusal = self.sink.refuse_with
+        if refusal is not None:
+            code, text = refusal
+            return f"{code} {text}"
+        raw = envelope.original_content or b""
+        if isinstance(raw, str):  # only if decode_data were on; keep bytes regardless
+            raw = raw.encode("utf-8")
+        mail = ReceivedMail(
+            mail_from=envelope.mail_from or "",
+            rcpt_tos=list(envelope.rcpt_tos),
+            raw=raw,
+        )
+        self.sink._record(mail)
+        return "250 Message accepted for delivery"
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+class SmtpSink:
+    """Recording SMTP server on 127.0.0.1; see the module docstring.
+
+    * ``refuse_with = (554, "5.7.1 rejected")`` makes DATA answer that reply
+      (``None``, the default, accepts).  It can be changed while running.
+    * AUTH (PLAIN/LOGIN) is advertised without TLS and any credentials are
+      accepted unless ``credentials=(user, password)`` is given; successful logins
+      are recorded in ``logins``.  STARTTLS is not offered.
+    """
+
+    host = "127.0.0.1"
+
+    def __init__(self, credentials: tuple[str, str] | None = None) -> None:
+        self.refuse_with: tuple[int, str] | None = None
+        self.credentials = credentials
+        self.logins: list[tuple[str, str]] = []
+        self._messages: list[ReceivedMail] = []
+        self._cond = threading.Condition()
+        self._controller: Controller | None = None
+        self._port = 0
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    def start(self) -> SmtpSink:
+        """Listen on a free port, or on the previous port after ``stop()``.
+
+        A fresh Controller is built each time because aiosmtpd closes the event
+        loop of a stopped one.
+        """
+        if self._controller is not None:
+            raise RuntimeError("SmtpSink already started")
+        if not self._port:
+            self._port = _free_port(self.host)
+        # The port may linger briefly after a stop (or, rarely, be grabbed by another
+        # process between probing and binding on first start): retry for a while.
+        deadline = time.monotonic() + 5
+        while True:
+            controller = self._make_controller()
+            try:
+                controller.start()
+                break
+            except OSError:
+                controller.stop(no_assert=True)
+                controller.loop.close()
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        self._controller = controller
+        return self
+
+    def _make_controller(self) -> Controller:
+        return Controller(
+            _Handler(self),
+            hostname=self.host,
+            port=self._port,
+            auth_require_tls=False,
+            authenticator=self._authenticate,
+        )
+
+    def stop(self) -> None:
+        """Stop listening (connections are then refused); safe to call twice."""
+        controller, self._controller = self._controller, None
+        if controller is not None:
+            controller.stop()
+
+    def __enter__(self) -> SmtpSink:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._controller is not None
+
+    @property
+    def port(self) -> int:
+        if not self._port:
+            raise RuntimeError("SmtpSink not started yet")
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """``smtp://127.0.0.1:PORT``: the value for the alerter's SMTP setting."""
+        return f"smtp://{self.host}:{self.port}"
+
+    # -- recording -----------------------------------------------------------------
+
+    def _authenticate(
+        self,
+        server: SMTPServer,
+        session: Session,
+        envelope: Envelope,
+        mechanism: str,
+        auth_data: Any,
+    ) -> AuthResult:
+        if not isinstance(auth_data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        login = (auth_data.login.decode("utf-8"), auth_data.password.decode("utf-8"))
+        if self.credentials is not None and login != self.credentials:
+            return AuthResult(success=False, handled=False)
+        with self._cond:
+            self.logins.append(login)
+        return AuthResult(success=True)
+
+    def _record(self, mail: ReceivedMail) -> None:
+        with self._cond:
+            self._messages.append(mail)
+            self._cond.notify_all()
+
+    @property
+    def messages(self) -> list[ReceivedMail]:
+        """A snapshot of every accepted message, in arrival order."""
+        with self._cond:
+            return list(self._messages)
+
+    def clear(self) -> None:
+        """Forget recorded messages and logins."""
+        with self._cond:
+            self._messages.clear()
+            self.logins.clear()
+
+    def wait_for(self, n: int, timeout: float = 10) -> list[ReceivedMail]:
+        """Block until at least ``n`` messages were accepted and return them all.
+
+        Raises ``TimeoutError`` naming how many did arrive.
+        """
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while len(self._messages) < n:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(
+                        f"expected {n} mail(s) within {timeout}s, got {len(self._messages)}"
+                    )
+                self._cond.wait(remaining)
+            return list(self._messages)
+
+    def __repr__(self) -> str:
+        state = f"port={self._port}" if self._port else "not started"
+        return f"SmtpSink({state}, messages={len(self._messages)})"

@@ -1,0 +1,198 @@
+"""From a YAML file to delivered alerts: ``newswatch run --once`` against real local servers.
+
+An outlet with two domains lives on the local multi-host server (reached through http_proxy),
+mail goes to a real aiosmtpd server, webhooks to a real HTTP receiver, state to a real Redis or
+the embedded store. Nothing of newswatch is mocked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.e2e import SECRET, run_newswatch, write_config
+from tests.support.outlet_site import FixtureArticle, OutletSite
+from tests.support.smtp import SmtpSink
+from tests.support.web import MultiHostServer
+from tests.support.webhook import WebhookReceiver
+
+pytestmark = pytest.mark.e2e
+
+PRIMARY, MIRROR = "www.pressdesk.test", "mirror.pressdesk.test"
+
+PALMYRA = FixtureArticle(
+    path="/Detail/2026/11/27/palmyra.html",
+    title="Army retakes Palmyra's ancient citadel",
+    paragraphs=[
+        "Government forces said on Sunday they had pushed militants out of the historic "
+        "centre of Palmyra after weeks of fighting around the desert city.",
+        "Archaeologists warned that the Roman-era colonnade had been badly damaged and "
+        "called for an international survey before any restoration work begins.",
+        "Residents who fled to Homs last year said they hoped to return before winter.",
+    ],
+)
+HARVEST = FixtureArticle(
+    path="/Detail/2026/11/27/harvest.html",
+    title="Wheat harvest beats expectations",
+    paragraphs=[
+        "Farmers in the north reported the best wheat harvest in a decade, helped by late "
+        "rains and lower fuel prices, the agriculture ministry said in a statement.",
+        "Exports are expected to resume next month through the southern ports.",
+    ],
+)
+OLD_PALMYRA = FixtureArticle(
+    path="/Detail/2026/11/10/palmyra-archive.html",
+    title="Palmyra museum reopens",
+    paragraphs=[
+        "The museum of Palmyra reopened its doors to visitors after a long restoration "
+        "of the galleries damaged during the fighting in the desert city.",
+    ],
+    published=datetime.now(UTC) - timedelta(days=10),
+)
+
+
+def config_text(store: str | None, smtp: SmtpSink, webhook: WebhookReceiver) -> str:
+    store_line = f"store: {store}" if store else "# embedded store"
+    return f"""
+        {store_line}
+        max_age: 3d
+        crawl:
+          timeout: 5s
+        outlets:
+          pressdesk:
+            domains: [{PRIMARY}, {MIRROR}]
+            scheme: http
+            feeds: [/rss.xml]
+            pages: [/]
+            articles: '^/Detail/\\d{{4}}/'
+        watches:
+          palmyra:
+            query: 'Palmyra OR Tadmur OR "تدمر"'
+            notify: [analysts, siem]
+          harvest-rye:
+            query: 'harvest rye'
+            notify: [analysts]
+        channels:
+          analysts:
+            type: email
+            to: [analyst@example.org]
+            from: newswatch@example.org
+            smtp: {smtp.url}
+          siem:
+            type: webhook
+            url: {webhook.url}
+            secret: ${{WEBHOOK_SECRET:-{SECRET}}}
+            format: json
+    """
+
+
+@pytest.fixture(params=["redis", "embedded"])
+def store_url(request: pytest.FixtureRequest) -> str | None:
+    if request.param == "redis":
+        return str(request.getfixturevalue("redis_clean_url"))
+    return None
+
+
+@pytest.fixture
+def outlet(web: MultiHostServer) -> OutletSite:
+    site = OutletSite(web, [PRIMARY, MIRROR])
+    site.add_article(PALMYRA)
+    site.add_article(HARVEST)
+    site.add_article(OLD_PALMYRA)
+    return site
+
+
+def add_corpus_filler(site: OutletSite, corpus: Path, count: int = 6) -> None:
+    """Real article pages that do not mention the watched words, to crawl and not alert."""
+    added = 0
+    for page in sorted((corpus / "articles").glob("*.html")):
+        text = page.read_text(encoding="utf-8")
+        if "palmyra" in text.lower() or "tadmur" in text.lower():
+            continue
+        site.add_article(
+            FixtureArticle(
+                path=f"/Detail/2026/11/27/real-{page.stem[:12]}.html",
+                title="",
+                paragraphs=[],
+                raw_html=text,
+            )
+        )
+        added += 1
+        if added == count:
+            return
+
+
+def test_one_alert_per_article_and_channel_then_nothing_then_one_more(
+    tmp_path: Path,
+    web: MultiHostServer,
+    outlet: OutletSite,
+    smtp: SmtpSink,
+    webhook: WebhookReceiver,
+    store_url: str | None,
+    request: pytest.FixtureRequest,
+) -> None:
+    if "NEWSWATCH_CORPUS" in __import__("os").environ:
+        add_corpus_filler(outlet, request.getfixturevalue("corpus_dir"))
+    write_config(tmp_path, config_text(store_url, smtp, webhook))
+
+    first = run_newswatch("run", "--once", cwd=tmp_path, web=web)
+    assert first.code == 0, first.stderr
+
+    [mail] = smtp.wait_for(1)
+    [post] = webhook.wait_for(1)
+    canonical = f"http://{PRIMARY}{PALMYRA.path}"
+
+    body = post.json()
+    assert set(body) == {"id", "watch", "outlet", "article", "matches", "detected_at"}
+    assert body["watch"] == "palmyra" and body["outlet"] == "pressdesk"
+    assert body["article"]["url"] == canonical
+    assert body["article"]["fetched_from"].startswith(f"http://{PRIMARY}{PALMYRA.path}")
+    assert body["article"]["title"] == PALMYRA.title
+    assert body["article"]["published"] == PALMYRA.published.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert body["article"]["language"] == "en"
+    [match] = body["matches"]
+    assert match["term"] == "Palmyra" and match["field"] == "title"
+    assert "Palmyra" in match["snippet"]
+    assert post.headers["content-type"] == "application/json"
+    assert post.headers["x-newswatch-id"] == body["id"]
+    expected = hmac.new(SECRET.encode(), post.body, hashlib.sha256).hexdigest()
+    assert post.headers["x-newswatch-signature"] == f"sha256={expected}"
+
+    message = mail.message
+    assert message["Subject"] == f"[newswatch] palmyra: {PALMYRA.title}"
+    assert message["Message-ID"] == f"<{body['id']}@newswatch>"
+    assert mail.rcpt_tos == ["analyst@example.org"]
+    text = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    for part in (text, html):
+        assert canonical in part
+        assert "pressdesk" in part
+    assert "<mark" in html and ">Palmyra</mark>" in html
+
+    second = run_newswatch("run", "--once", cwd=tmp_path, web=web)
+    assert second.code == 0, second.stderr
+    assert len(smtp.messages) == 1 and len(webhook.posts) == 1
+
+    outlet.add_article(
+        FixtureArticle(
+            path="/Detail/2026/11/27/tadmur.html",
+            title="Museum staff return to Tadmur",
+            paragraphs=[
+                "Staff of the antiquities museum in Tadmur returned this week to catalogue "
+                "what remains of the collection, officials said.",
+            ],
+        )
+    )
+    third = run_newswatch("run", "--once", cwd=tmp_path, web=web)
+    assert third.code == 0, third.stderr
+    assert len(smtp.wait_for(2)) == 2
+    posts = webhook.wait_for(2)
+    assert len(posts) == 2
+    assert posts[1].json()["article"]["url"] == f"http://{PRIMARY}/Detail/2026/11/27/tadmur.html"
+    assert posts[1].json()["matches"][0]["term"] == "Tadmur"
+    assert json.loads(posts[0].body)["id"] != posts[1].json()["id"]
