@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from alerts.matcher import CompiledQuery, Match, compile_query
+from alerts.matcher import CompiledQuery, Match, NormalizedArticle, compile_query
 from alerts.query import parse_query
 from newswatch.article import Article
 from newswatch.config import Config
@@ -92,11 +92,14 @@ class AlertIntake:
     def candidates(self, article: Article) -> list[tuple[dict[str, Any], list[str]]]:
         """Every (alert, channels) this article would raise, claimed or not."""
         now = self.clock()
+        normalized = NormalizedArticle.from_text(
+            article.title, article.text
+        )  # once, for all watches
         found = []
         for watch in self.watches:
             if watch.outlets is not None and article.outlet not in watch.outlets:
                 continue
-            matches = watch.query.match(article.title, article.text)
+            matches = watch.query.match_normalized(normalized)
             if matches:
                 found.append((build_alert(watch.name, article, matches, now), watch.channels))
         return found

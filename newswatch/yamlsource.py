@@ -68,6 +68,7 @@ def read_yaml(path: Path, environ: Mapping[str, str] | None = None) -> Located:
     if node is None:
         located.data = {}
         return located
+    located.lines[()] = node.start_mark.line + 1  # errors about the whole file point at its start
     builder = _Builder(located, os.environ if environ is None else environ)
     located.data = builder.build(node, ())
     return located

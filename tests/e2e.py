@@ -8,11 +8,81 @@ import subprocess
 import sys
 import textwrap
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from tests.support.outlet_site import FixtureArticle
+from tests.support.smtp import SmtpSink
 from tests.support.web import MultiHostServer
+from tests.support.webhook import WebhookReceiver
 
 SECRET = "s3cret-for-tests"
+PRIMARY, MIRROR = "www.pressdesk.test", "mirror.pressdesk.test"
+
+PALMYRA = FixtureArticle(
+    path="/Detail/2026/11/27/palmyra.html",
+    title="Army retakes Palmyra's ancient citadel",
+    paragraphs=[
+        "Government forces said on Sunday they had pushed militants out of the historic "
+        "centre of Palmyra after weeks of fighting around the desert city.",
+        "Archaeologists warned that the Roman-era colonnade had been badly damaged and "
+        "called for an international survey before any restoration work begins.",
+        "Residents who fled to Homs last year said they hoped to return before winter.",
+    ],
+)
+HARVEST = FixtureArticle(
+    path="/Detail/2026/11/27/harvest.html",
+    title="Wheat harvest beats expectations",
+    paragraphs=[
+        "Farmers in the north reported the best wheat harvest in a decade, helped by late "
+        "rains and lower fuel prices, the agriculture ministry said in a statement.",
+        "Exports are expected to resume next month through the southern ports.",
+    ],
+)
+OLD_PALMYRA = FixtureArticle(
+    path="/Detail/2026/11/10/palmyra-archive.html",
+    title="Palmyra museum reopens",
+    paragraphs=[
+        "The museum of Palmyra reopened its doors to visitors after a long restoration "
+        "of the galleries damaged during the fighting in the desert city.",
+    ],
+    published=datetime.now(UTC) - timedelta(days=10),
+)
+
+
+def config_text(store: str | None, smtp: SmtpSink, webhook: WebhookReceiver) -> str:
+    store_line = f"store: {store}" if store else "# embedded store"
+    return f"""
+        {store_line}
+        max_age: 3d
+        crawl:
+          timeout: 5s
+        outlets:
+          pressdesk:
+            domains: [{PRIMARY}, {MIRROR}]
+            scheme: http
+            feeds: [/rss.xml]
+            pages: [/]
+            articles: '^/Detail/\\d{{4}}/'
+        watches:
+          palmyra:
+            query: 'Palmyra OR Tadmur OR "تدمر"'
+            notify: [analysts, siem]
+          harvest-rye:
+            query: 'harvest rye'
+            notify: [analysts]
+        channels:
+          analysts:
+            type: email
+            to: [analyst@example.org]
+            from: newswatch@example.org
+            smtp: {smtp.url}
+          siem:
+            type: webhook
+            url: {webhook.url}
+            secret: ${{WEBHOOK_SECRET:-{SECRET}}}
+            format: json
+    """
 
 
 @dataclass

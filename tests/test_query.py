@@ -216,7 +216,10 @@ def test_parse_tree_shapes() -> None:
     assert parse_query('-"x y" a') == And((Not(Term("x y", phrase=True)), a))
     assert parse_query('title:"x y"') == Term("x y", phrase=True, title_only=True)
     assert parse_query("title:(a OR -b c)") == Or(
-        (Term("a", title_only=True), And((Not(Term("b", title_only=True)), Term("c", title_only=True))))
+        (
+            Term("a", title_only=True),
+            And((Not(Term("b", title_only=True)), Term("c", title_only=True))),
+        )
     )
     assert parse_query("a or b") == And((a, Term("or"), b))
     assert parse_query("-OR a") == And((Not(Term("OR")), a))
