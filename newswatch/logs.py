@@ -1,4 +1,10 @@
-"""Logging setup: readable lines on a terminal, one JSON object per line for services."""
+"""Logging setup: readable lines on a terminal, one JSON object per line for services.
+
+Scrapy resets its own loggers to DEBUG whenever a crawler process starts, so library noise is
+held back by a filter on our handler rather than by logger levels it would overwrite. Library
+errors keep their message but lose their traceback unless ``-v`` asks for it: an unreachable
+mirror is an expected event, reported in one line by newswatch itself.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,22 @@ import sys
 from datetime import UTC, datetime
 
 __all__ = ["setup_logging"]
+
+_LIBRARIES = (
+    "scrapy",
+    "twisted",
+    "trafilatura",
+    "htmldate",
+    "courlan",
+    "justext",
+    "readability",
+    "charset_normalizer",
+    "httpx",
+    "httpcore",
+    "py.warnings",
+    "filelock",
+    "asyncio",
+)
 
 
 class _JsonFormatter(logging.Formatter):
@@ -23,8 +45,24 @@ class _JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+class _LibraryFilter(logging.Filter):
+    def __init__(self, verbose: bool) -> None:
+        super().__init__()
+        self.verbose = verbose
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(_LIBRARIES):
+            return True
+        if self.verbose:
+            return True
+        if record.levelno < logging.WARNING:
+            return False
+        record.exc_info = None
+        record.exc_text = None
+        return True
+
+
 def setup_logging(fmt: str = "text", verbose: bool = False) -> None:
-    """Our loggers at INFO (DEBUG with -v); Scrapy's and Twisted's only when they warn."""
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
         handler.setFormatter(_JsonFormatter())
@@ -32,24 +70,7 @@ def setup_logging(fmt: str = "text", verbose: bool = False) -> None:
         handler.setFormatter(
             logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%H:%M:%S")
         )
+    handler.addFilter(_LibraryFilter(verbose))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    for noisy in (
-        "scrapy",
-        "twisted",
-        "trafilatura",
-        "htmldate",
-        "charset_normalizer",
-        "httpx",
-        "httpcore",
-        "py.warnings",
-        "readability",
-        "courlan",
-        "justext",
-    ):
-        logging.getLogger(noisy).setLevel(
-            logging.INFO if verbose and noisy == "scrapy" else logging.WARNING
-        )
-    logging.getLogger("trafilatura").setLevel(logging.ERROR)
-    logging.getLogger("htmldate").setLevel(logging.ERROR)

@@ -32,7 +32,7 @@ def crawl_once(
         dry_run=dry_run,
         dry_run_output=output,
     )
-    process = CrawlerProcess(scrapy_settings(config.crawl), install_root_handler=False)
+    process = CrawlerProcess(scrapy_settings(config.crawl))
     for name in outlets:
         process.crawl(OutletSpider, outlet_name=name, outlet=config.outlets[name], context=context)
     process.start()

@@ -72,13 +72,15 @@ class MirrorFailoverMiddleware:
         if spider is None or outlet_host(request.url, spider.outlet.domains) is None:
             return response
         if response.status in FAILING_STATUSES:
+            if _is_robots(request):
+                return response
             return self._next_domain(request, f"HTTP {response.status}") or response
         spider.domain_answered(outlet_host(request.url, spider.outlet.domains) or "")
         return response
 
     def process_exception(self, request: Request, exception: Exception) -> Request | None:
         spider = self._outlet_spider()
-        if spider is None or not isinstance(exception, _FAILING_EXCEPTIONS):
+        if spider is None or not isinstance(exception, _FAILING_EXCEPTIONS) or _is_robots(request):
             return None
         if outlet_host(request.url, spider.outlet.domains) is None:
             return None
@@ -96,7 +98,7 @@ class MirrorFailoverMiddleware:
         if not untried:
             if stats:
                 stats.inc_value("newswatch/all_domains_failed")
-            logger.warning(
+            logger.debug(
                 "%s: every domain failed for %s (last: %s)", spider.outlet_name, request.url, reason
             )
             return None
@@ -113,3 +115,8 @@ class MirrorFailoverMiddleware:
     def _outlet_spider(self) -> Any:
         spider = self.crawler.spider
         return spider if hasattr(spider, "outlet") and hasattr(spider, "domain_failed") else None
+
+
+def _is_robots(request: Request) -> bool:
+    """robots.txt belongs to the domain it is asked of; it never moves to a mirror."""
+    return bool(request.meta.get("dont_obey_robotstxt")) and request.url.endswith("/robots.txt")

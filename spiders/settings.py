@@ -22,11 +22,13 @@ def scrapy_settings(crawl: CrawlSettings) -> dict[str, Any]:
         "AUTOTHROTTLE_START_DELAY": 0.25,
         "AUTOTHROTTLE_MAX_DELAY": 30.0,
         "AUTOTHROTTLE_TARGET_CONCURRENCY": 2.0,
-        "RETRY_TIMES": 1,
+        "RETRY_TIMES": 1,  # mirrors are the main retry; one more try on the last domain
+        "RETRY_GIVE_UP_LOG_LEVEL": "WARNING",
         "COOKIES_ENABLED": False,
         "TELNETCONSOLE_ENABLED": False,
         "REMOTE_CONTROL_ENABLED": False,  # no listening port of Scrapy's own on a user's machine
         "LOG_LEVEL": "WARNING",
+        "LOG_INSTALL_ROOT_HANDLER": False,  # newswatch.logs owns the output
         "DEFAULT_DROPITEM_LOG_LEVEL": "DEBUG",  # seen / too old are routine; stats count them
         "DOWNLOADER_MIDDLEWARES": {
             # after the retry middleware (550) on the way back: a mirror is tried before a retry
