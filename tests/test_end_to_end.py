@@ -138,3 +138,42 @@ def test_one_alert_per_article_and_channel_then_nothing_then_one_more(
     assert posts[1].json()["article"]["url"] == f"http://{PRIMARY}/Detail/2026/11/27/tadmur.html"
     assert posts[1].json()["matches"][0]["term"] == "Tadmur"
     assert json.loads(posts[0].body)["id"] != posts[1].json()["id"]
+
+
+def test_one_fetch_per_article_robots_user_agent_and_rel_canonical(
+    tmp_path: Path,
+    web: MultiHostServer,
+    outlet: OutletSite,
+    smtp: SmtpSink,
+    webhook: WebhookReceiver,
+) -> None:
+    # an AMP copy whose rel=canonical names the real article: one article, one alert
+    amp = FixtureArticle(
+        path="/Detail/2026/11/27/amp/palmyra.html",
+        title=PALMYRA.title,
+        paragraphs=PALMYRA.paragraphs,
+    )
+    outlet.add_article(amp)
+    page = web.site(PRIMARY).get(amp.path)
+    assert page is not None
+    web.site(PRIMARY).add(amp.path, page.body.replace(amp.path.encode(), PALMYRA.path.encode()))
+    web.site(MIRROR).add(amp.path, page.body.replace(amp.path.encode(), PALMYRA.path.encode()))
+    # robots.txt forbids one article
+    web.site(PRIMARY).add(
+        "/robots.txt",
+        "User-agent: *\nDisallow: /Detail/2026/11/27/harvest",
+        content_type="text/plain",
+    )
+    write_config(tmp_path, config_text(None, smtp, webhook))
+
+    result = run_newswatch("run", "--once", cwd=tmp_path, web=web)
+    assert result.code == 0, result.stderr
+
+    [post] = webhook.wait_for(1)
+    assert post.json()["article"]["url"] == f"http://{PRIMARY}{PALMYRA.path}"
+    paths = [r.path for r in web.requests]
+    assert paths.count(PALMYRA.path) == 1  # listed in the feed (primary) and homepage (mirror)
+    assert not any(p.startswith(HARVEST.path) for p in paths)
+    assert all(r.headers["user-agent"].startswith("newswatch/") for r in web.requests)
+    assert all("+" in r.headers["user-agent"] for r in web.requests)
+    assert len(webhook.posts) == 1 and len(smtp.messages) == 1  # the run has ended: all sent

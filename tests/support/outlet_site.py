@@ -42,7 +42,7 @@ class OutletSite:
     def add_article(
         self, article: FixtureArticle, *, in_feed: bool = True, on_homepage: bool = True
     ) -> None:
-        page = article.raw_html or _render(article, f"http://{self.primary}{article.path}")
+        page = article.raw_html or render_article(article, f"http://{self.primary}{article.path}")
         for domain in self.domains:
             self.web.site(domain).add(article.path, page)
         self.articles.append(article)
@@ -61,7 +61,7 @@ class OutletSite:
             site.add("/", homepage)
 
 
-def _render(article: FixtureArticle, canonical: str) -> str:
+def render_article(article: FixtureArticle, canonical: str) -> str:
     template = (FIXTURES / "article.html").read_text(encoding="utf-8")
     return template.format(
         title=html.escape(article.title),
