@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -78,7 +79,7 @@ def test_one_alert_per_article_and_channel_then_nothing_then_one_more(
     store_url: str | None,
     request: pytest.FixtureRequest,
 ) -> None:
-    if "NEWSWATCH_CORPUS" in __import__("os").environ:
+    if "NEWSWATCH_CORPUS" in os.environ:
         add_corpus_filler(outlet, request.getfixturevalue("corpus_dir"))
     write_config(tmp_path, config_text(store_url, smtp, webhook))
 
