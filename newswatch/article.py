@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
-__all__ = ["Article"]
+__all__ = ["Article", "is_unseen", "version_of"]
 
 
 @dataclass(frozen=True)
@@ -19,3 +19,20 @@ class Article:
     text: str  # main text only: no menus, sidebars, related lists or comments
     published: datetime | None  # timezone-aware UTC, or None when no date could be found
     language: str | None
+    updated: datetime | None = None  # when its feed or sitemap says it last changed
+
+    @property
+    def version(self) -> str:
+        return version_of(self.updated)
+
+
+def version_of(updated: datetime | None) -> str:
+    """What the store remembers of a seen article: its last-changed time, sortable as text."""
+    return updated.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if updated else ""
+
+
+def is_unseen(seen_version: str | None, updated: datetime | None) -> bool:
+    """Never seen, or its feed entry says it changed since: worth fetching (again)."""
+    if seen_version is None:
+        return True
+    return updated is not None and version_of(updated) > seen_version

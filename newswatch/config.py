@@ -107,6 +107,7 @@ class CrawlSettings(_Model):
     timeout: Duration = timedelta(seconds=20)
     max_page_size: Size = 5_000_000
     concurrency: int = Field(default=32, ge=1, le=1024)
+    mirror_cooldown: Duration = timedelta(minutes=10)  # a failed domain rests, doubling to 6 h
 
 
 class Outlet(_Model):

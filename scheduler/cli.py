@@ -141,14 +141,6 @@ def _crawl_and_deliver(loaded: LoadedConfig, outlets: list[str]) -> int:
     store = _store(loaded)
     try:
         results = crawl_once(config, store, outlets)
-        for result in results.values():
-            logger.info(
-                "%s: %d new articles, %d alerts queued%s",
-                result.outlet,
-                result.articles,
-                result.alerts,
-                f", errors: {result.errors}" if result.errors else "",
-            )
         with httpx.Client(timeout=30.0) as http:
             report = deliver_pending(
                 store, ChannelSender(config, Renderer.for_config(config), http)
@@ -160,10 +152,8 @@ def _crawl_and_deliver(loaded: LoadedConfig, outlets: list[str]) -> int:
 
 
 def _crawl_exit_code(results: dict[str, OutletResult]) -> int:
-    unreachable = [name for name, result in results.items() if not result.reachable]
-    for name in unreachable:
-        logger.error("%s: unreachable on every domain", name)
-    return EXIT_FAILED if unreachable else EXIT_OK
+    """1 when an outlet was unreachable on every domain (each already logged as an error)."""
+    return EXIT_FAILED if any(not result.reachable for result in results.values()) else EXIT_OK
 
 
 def _test_alert(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ from alerts.intake import AlertIntake
 from newswatch.config import Config
 from newswatch.store import Store
 from spiders.context import CrawlContext, OutletResult
-from spiders.outlet import OutletSpider
+from spiders.news import NewsSpider
 from spiders.settings import scrapy_settings
 
 __all__ = ["crawl_once"]
@@ -33,7 +33,6 @@ def crawl_once(
         dry_run_output=output,
     )
     process = CrawlerProcess(scrapy_settings(config.crawl))
-    for name in outlets:
-        process.crawl(OutletSpider, outlet_name=name, outlet=config.outlets[name], context=context)
+    process.crawl(NewsSpider, context=context, outlets=outlets)
     process.start()
     return context.results

@@ -19,7 +19,8 @@ class OutletResult:
     outlet: str
     reachable: bool = False
     live_domain: str | None = None
-    articles: int = 0
+    pages: int = 0  # feeds, sitemaps and pages fetched (304s included)
+    articles: int = 0  # new or updated articles fetched
     alerts: int = 0
     errors: dict[str, int] = field(default_factory=dict)
 

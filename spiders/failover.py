@@ -10,16 +10,20 @@ crawl starts there instead of paying for the dead one again.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Self
 
 from scrapy import Request
+from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
 from twisted.internet import error as twisted_errors
+from twisted.web._newclient import ResponseFailed, ResponseNeverReceived
 
 from newswatch.identity import outlet_host, same_path_on
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
+
+    from spiders.poll import OutletPoll
 
 __all__ = ["FAILING_STATUSES", "MirrorFailoverMiddleware"]
 
@@ -54,7 +58,6 @@ try:  # names of newer Scrapy releases; older ones raise the Twisted errors abov
     )
 except ImportError:  # pragma: no cover - depends on the Scrapy release
     pass
-from twisted.web._newclient import ResponseFailed, ResponseNeverReceived  # noqa: E402
 
 _FAILING_EXCEPTIONS += (ResponseNeverReceived, ResponseFailed)
 
@@ -67,54 +70,70 @@ class MirrorFailoverMiddleware:
     def from_crawler(cls, crawler: Crawler) -> Self:
         return cls(crawler)
 
+    def process_request(self, request: Request) -> None:
+        """A redirect may move between the outlet's domains, never out of the outlet."""
+        poll = self._poll(request)
+        if (
+            poll is None
+            or "redirect_times" not in request.meta
+            or request.meta.get("allow_offsite")
+        ):
+            return
+        if outlet_host(request.url, poll.outlet.domains) is None:
+            poll.count_error("redirect_outside_outlet")
+            raise IgnoreRequest(f"{poll.name}: redirect to {request.url} leaves the outlet")
+
     def process_response(self, request: Request, response: Response) -> Request | Response:
-        spider = self._outlet_spider()
-        if spider is None or outlet_host(request.url, spider.outlet.domains) is None:
+        poll = self._poll(request)
+        host = outlet_host(request.url, poll.outlet.domains) if poll else None
+        if poll is None or host is None:
             return response
         if response.status in FAILING_STATUSES:
             if _is_robots(request):
                 return response
-            return self._next_domain(request, f"HTTP {response.status}") or response
-        spider.domain_answered(outlet_host(request.url, spider.outlet.domains) or "")
+            return self._next_domain(poll, request, f"HTTP {response.status}") or response
+        poll.domain_answered(host)
         return response
 
     def process_exception(self, request: Request, exception: Exception) -> Request | None:
-        spider = self._outlet_spider()
-        if spider is None or not isinstance(exception, _FAILING_EXCEPTIONS) or _is_robots(request):
+        poll = self._poll(request)
+        if poll is None or not isinstance(exception, _FAILING_EXCEPTIONS) or _is_robots(request):
             return None
-        if outlet_host(request.url, spider.outlet.domains) is None:
+        if outlet_host(request.url, poll.outlet.domains) is None:
             return None
-        return self._next_domain(request, type(exception).__name__)
+        return self._next_domain(poll, request, type(exception).__name__)
 
-    def _next_domain(self, request: Request, reason: str) -> Request | None:
-        spider = self._outlet_spider()
-        assert spider is not None
-        domains: list[str] = spider.outlet.domains
-        host = outlet_host(request.url, domains) or ""
+    def _next_domain(self, poll: OutletPoll, request: Request, reason: str) -> Request | None:
+        host = outlet_host(request.url, poll.outlet.domains) or ""
         tried: list[str] = request.meta.get("mirrors_tried", [host])
-        spider.domain_failed(host, reason)
-        untried = [d for d in spider.domains_in_order() if d not in tried]
+        poll.domain_failed(host, reason)
+        untried = [d for d in poll.domains_in_order() if d not in tried]
         stats = self.crawler.stats
         if not untried:
             if stats:
                 stats.inc_value("newswatch/all_domains_failed")
+            request.meta["failure_counted"] = True  # the errback must not count it again
             logger.debug(
-                "%s: every domain failed for %s (last: %s)", spider.outlet_name, request.url, reason
+                "%s: every domain failed for %s (last: %s)", poll.name, request.url, reason
             )
             return None
         following = untried[0]
         if stats:
             stats.inc_value("newswatch/failover")
-        logger.info("%s: %s on %s, trying %s", spider.outlet_name, reason, host, following)
+        logger.info("%s: %s on %s, trying %s", poll.name, reason, host, following)
         return request.replace(
-            url=same_path_on(request.url, following, spider.outlet.scheme),
+            url=same_path_on(request.url, following, poll.outlet.scheme),
             meta={**request.meta, "mirrors_tried": [*tried, following]},
             dont_filter=True,
         )
 
-    def _outlet_spider(self) -> Any:
+    def _poll(self, request: Request) -> OutletPoll | None:
         spider = self.crawler.spider
-        return spider if hasattr(spider, "outlet") and hasattr(spider, "domain_failed") else None
+        polls = getattr(spider, "polls", None)
+        if polls is None:
+            return None
+        poll: OutletPoll | None = polls.get(request.meta.get("outlet", ""))
+        return poll
 
 
 def _is_robots(request: Request) -> bool:

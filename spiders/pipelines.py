@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Self
 from scrapy.exceptions import DropItem
 
 from alerts.render import Renderer
-from newswatch.article import Article
+from newswatch.article import Article, is_unseen
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
-    from spiders.outlet import OutletSpider
+    from spiders.news import NewsSpider
 
 __all__ = ["AlertPipeline", "AlreadySeen", "TooOld"]
 
@@ -39,19 +39,20 @@ class AlertPipeline:
         return cls(crawler)
 
     def process_item(self, item: Article) -> Article:
-        spider: OutletSpider = self.crawler.spider  # type: ignore[assignment]
+        spider: NewsSpider = self.crawler.spider  # type: ignore[assignment]
         context = spider.context
-        if context.store.is_seen(item.url):
+        result = context.results[item.outlet]
+        if not is_unseen(context.store.seen_version(item.url), item.updated):
             raise AlreadySeen(f"already seen: {item.url}")
         if context.dry_run:
             self._renderer = self._renderer or Renderer.for_config(context.config)
             for alert in context.intake.preview(item):
                 print(self._renderer.text(alert), file=context.dry_run_output, flush=True)
-                spider.result.alerts += 1
+                result.alerts += 1
             return item
         too_old = context.intake.is_too_old(item)
-        spider.result.alerts += len(context.intake.admit(item))
-        context.store.mark_seen(item.url)
+        result.alerts += len(context.intake.admit(item))
+        context.store.mark_seen(item.url, item.version)
         if too_old:
             raise TooOld(f"published {item.published:%Y-%m-%d}, older than max_age: {item.url}")
         return item

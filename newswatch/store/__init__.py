@@ -33,7 +33,10 @@ class Store(Protocol):
 
     def is_seen(self, url: str) -> bool: ...
 
-    def mark_seen(self, url: str) -> None: ...
+    def seen_version(self, url: str) -> str | None:
+        """None when never seen; else the version remembered (the feed's updated time, or "")."""
+
+    def mark_seen(self, url: str, version: str = "") -> None: ...
 
     def is_claimed(self, watch: str, url: str) -> bool: ...
 
@@ -45,6 +48,23 @@ class Store(Protocol):
     def delivered(self, alert_id: str, channel: str) -> None: ...
 
     def failed(self, alert_id: str, channel: str, error: str) -> None: ...
+
+    def pending_count(self, channel: str) -> tuple[int, int]:
+        """(alerts pending, of which have failed at least once)."""
+
+    def recent_alerts(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The newest alerts first, while they are retained."""
+
+    def outlet_status(self, outlet: str) -> dict[str, Any] | None: ...
+
+    def save_outlet_status(self, outlet: str, status: dict[str, Any]) -> None: ...
+
+    def validators(self, resource: str) -> tuple[str | None, str | None]:
+        """(ETag, Last-Modified) last seen for a feed or sitemap, for a conditional GET."""
+
+    def save_validators(
+        self, resource: str, etag: str | None, last_modified: str | None
+    ) -> None: ...
 
     def close(self) -> None: ...
 

@@ -19,15 +19,20 @@ from newswatch.store import PendingAlert
 __all__ = ["EmbeddedStore"]
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS seen (url TEXT PRIMARY KEY, expires REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS seen (
+    url TEXT PRIMARY KEY, expires REAL NOT NULL, version TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS claims (
     watch TEXT NOT NULL, url TEXT NOT NULL, alert_id TEXT NOT NULL, expires REAL NOT NULL,
     PRIMARY KEY (watch, url));
-CREATE TABLE IF NOT EXISTS alerts (id TEXT PRIMARY KEY, payload TEXT NOT NULL, expires REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS alerts (
+    id TEXT PRIMARY KEY, payload TEXT NOT NULL, expires REAL NOT NULL, created REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS pending (
     channel TEXT NOT NULL, alert_id TEXT NOT NULL, created REAL NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT,
     PRIMARY KEY (channel, alert_id));
+CREATE TABLE IF NOT EXISTS outlets (name TEXT PRIMARY KEY, status TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS validators (
+    resource TEXT PRIMARY KEY, etag TEXT, modified TEXT, expires REAL NOT NULL);
 """
 
 
@@ -54,11 +59,21 @@ class EmbeddedStore:
         self._run("SELECT 1")
 
     def is_seen(self, url: str) -> bool:
-        row = self._run("SELECT 1 FROM seen WHERE url = ? AND expires > ?", url, time.time())
-        return row.fetchone() is not None
+        return self.seen_version(url) is not None
 
-    def mark_seen(self, url: str) -> None:
-        self._run("INSERT OR REPLACE INTO seen VALUES (?, ?)", url, time.time() + self.ttl)
+    def seen_version(self, url: str) -> str | None:
+        row = self._run(
+            "SELECT version FROM seen WHERE url = ? AND expires > ?", url, time.time()
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def mark_seen(self, url: str, version: str = "") -> None:
+        self._run(
+            "INSERT OR REPLACE INTO seen (url, expires, version) VALUES (?, ?, ?)",
+            url,
+            time.time() + self.ttl,
+            version,
+        )
 
     def is_claimed(self, watch: str, url: str) -> bool:
         row = self._run(
@@ -84,8 +99,8 @@ class EmbeddedStore:
                 ).rowcount
                 if inserted:
                     self.db.execute(
-                        "INSERT OR REPLACE INTO alerts VALUES (?, ?, ?)",
-                        (alert["id"], json.dumps(alert, ensure_ascii=False), now + self.ttl),
+                        "INSERT OR REPLACE INTO alerts VALUES (?, ?, ?, ?)",
+                        (alert["id"], json.dumps(alert, ensure_ascii=False), now + self.ttl, now),
                     )
                     self.db.executemany(
                         "INSERT OR IGNORE INTO pending (channel, alert_id, created) VALUES (?, ?, ?)",
@@ -118,12 +133,54 @@ class EmbeddedStore:
             alert_id,
         )
 
+    def pending_count(self, channel: str) -> tuple[int, int]:
+        row = self._run(
+            "SELECT COUNT(*), COALESCE(SUM(attempts > 0), 0) FROM pending WHERE channel = ?",
+            channel,
+        ).fetchone()
+        return int(row[0]), int(row[1])
+
+    def recent_alerts(self, limit: int = 20) -> list[dict[str, Any]]:
+        rows = self._run(
+            "SELECT payload FROM alerts WHERE expires > ? ORDER BY created DESC, id LIMIT ?",
+            time.time(),
+            limit,
+        ).fetchall()
+        return [json.loads(payload) for (payload,) in rows]
+
+    def outlet_status(self, outlet: str) -> dict[str, Any] | None:
+        row = self._run("SELECT status FROM outlets WHERE name = ?", outlet).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def save_outlet_status(self, outlet: str, status: dict[str, Any]) -> None:
+        self._run("INSERT OR REPLACE INTO outlets VALUES (?, ?)", outlet, json.dumps(status))
+
+    def validators(self, resource: str) -> tuple[str | None, str | None]:
+        row = self._run(
+            "SELECT etag, modified FROM validators WHERE resource = ? AND expires > ?",
+            resource,
+            time.time(),
+        ).fetchone()
+        return (row[0], row[1]) if row else (None, None)
+
+    def save_validators(self, resource: str, etag: str | None, last_modified: str | None) -> None:
+        if not (etag or last_modified):
+            self._run("DELETE FROM validators WHERE resource = ?", resource)
+            return
+        self._run(
+            "INSERT OR REPLACE INTO validators VALUES (?, ?, ?, ?)",
+            resource,
+            etag,
+            last_modified,
+            time.time() + self.ttl,
+        )
+
     def close(self) -> None:
         self.db.close()
 
     def _purge(self) -> None:
         now = time.time()
-        for table in ("seen", "claims"):
+        for table in ("seen", "claims", "validators"):
             self._run(f"DELETE FROM {table} WHERE expires <= ?", now)
         self._run(
             "DELETE FROM alerts WHERE expires <= ? AND id NOT IN (SELECT alert_id FROM pending)",

@@ -18,7 +18,9 @@ __all__ = ["RedisStore"]
 _CLAIM = """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[3]) then
   redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
-  for i = 3, #KEYS do redis.call('ZADD', KEYS[i], 'NX', ARGV[4], ARGV[1]) end
+  for i = 4, #KEYS do redis.call('ZADD', KEYS[i], 'NX', ARGV[4], ARGV[1]) end
+  redis.call('LPUSH', KEYS[3], ARGV[1])
+  redis.call('LTRIM', KEYS[3], 0, 99)
   return 1
 end
 return 0
@@ -48,10 +50,14 @@ class RedisStore:
             raise StoreError(f"cannot reach the Redis store: {exc}") from None
 
     def is_seen(self, url: str) -> bool:
-        return bool(self._call(self.client.exists, self._key("seen", url)))
+        return self.seen_version(url) is not None
 
-    def mark_seen(self, url: str) -> None:
-        self._call(self.client.set, self._key("seen", url), "1", ex=self.ttl)
+    def seen_version(self, url: str) -> str | None:
+        value: str | None = self._call(self.client.get, self._key("seen", url))
+        return value
+
+    def mark_seen(self, url: str, version: str = "") -> None:
+        self._call(self.client.set, self._key("seen", url), version, ex=self.ttl)
 
     def is_claimed(self, watch: str, url: str) -> bool:
         return bool(self._call(self.client.exists, self._key("claim", watch, url)))
@@ -60,6 +66,7 @@ class RedisStore:
         keys = [
             self._key("claim", watch, url),
             self._key("alert", alert["id"]),
+            self._key("recent"),
             *(self._key("pending", channel) for channel in channels),
         ]
         args = [alert["id"], json.dumps(alert, ensure_ascii=False), self.ttl, time.time()]
@@ -87,6 +94,42 @@ class RedisStore:
 
     def failed(self, alert_id: str, channel: str, error: str) -> None:
         self._call(self.client.hincrby, self._key("attempts", channel), alert_id, 1)
+
+    def pending_count(self, channel: str) -> tuple[int, int]:
+        pipe = self.client.pipeline()
+        pipe.zcard(self._key("pending", channel))
+        pipe.hlen(self._key("attempts", channel))
+        pending, failing = self._call(pipe.execute)
+        return int(pending), int(failing)
+
+    def recent_alerts(self, limit: int = 20) -> list[dict[str, Any]]:
+        ids: list[str] = self._call(self.client.lrange, self._key("recent"), 0, limit - 1)
+        if not ids:
+            return []
+        payloads = self._call(self.client.mget, [self._key("alert", i) for i in ids])
+        return [json.loads(p) for p in payloads if p is not None]
+
+    def outlet_status(self, outlet: str) -> dict[str, Any] | None:
+        value = self._call(self.client.get, self._key("outlet", outlet))
+        return json.loads(value) if value else None
+
+    def save_outlet_status(self, outlet: str, status: dict[str, Any]) -> None:
+        self._call(self.client.set, self._key("outlet", outlet), json.dumps(status))
+
+    def validators(self, resource: str) -> tuple[str | None, str | None]:
+        etag, modified = self._call(
+            self.client.hmget, self._key("http", resource), ["etag", "modified"]
+        )
+        return etag or None, modified or None
+
+    def save_validators(self, resource: str, etag: str | None, last_modified: str | None) -> None:
+        key = self._key("http", resource)
+        pipe = self.client.pipeline()
+        pipe.delete(key)
+        if etag or last_modified:
+            pipe.hset(key, mapping={"etag": etag or "", "modified": last_modified or ""})
+            pipe.expire(key, self.ttl)
+        self._call(pipe.execute)
 
     def close(self) -> None:
         self.client.close()

@@ -1,0 +1,144 @@
+"""What newswatch remembers about each outlet between crawls: its live domain, each domain's
+health, and how the last crawl went.
+
+Mirrors exist because domains get blocked and go down. A domain that failed a whole crawl cools
+down (exponentially, capped) so later crawls do not pay for it first; once the cooldown is over
+it is probed again, and the primary wins back its place as soon as it answers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+__all__ = ["DomainHealth", "OutletStatus"]
+
+MAX_COOLDOWN = timedelta(hours=6)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def _parse(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+@dataclass
+class DomainHealth:
+    consecutive_failures: int = 0
+    last_success: datetime | None = None
+    last_failure: datetime | None = None
+    last_error: str | None = None
+    cooldown_until: datetime | None = None
+
+    def cooling(self, now: datetime) -> bool:
+        return self.cooldown_until is not None and now < self.cooldown_until
+
+    @property
+    def state(self) -> str:
+        if self.consecutive_failures == 0:
+            return "up" if self.last_success else "unknown"
+        return "down"
+
+
+@dataclass
+class OutletStatus:
+    live_domain: str | None = None
+    domains: dict[str, DomainHealth] = field(default_factory=dict)
+    last_crawl: datetime | None = None
+    last_success: datetime | None = None
+    last_duration: float | None = None
+    pages: int = 0  # feeds, sitemaps and pages fetched by the last crawl
+    articles: int = 0  # articles fetched by the last crawl
+    alerts: int = 0
+    errors: dict[str, int] = field(default_factory=dict)  # by kind, last crawl
+    reachable: bool = True
+
+    def health(self, domain: str) -> DomainHealth:
+        return self.domains.setdefault(domain, DomainHealth())
+
+    def domain_order(self, configured: list[str], now: datetime | None = None) -> list[str]:
+        """The order to try domains in: healthy ones first (primary first, else the live one),
+        then the cooling ones, soonest-recovering first."""
+        now = now or _now()
+        ready = [d for d in configured if not self.health(d).cooling(now)]
+        cooling = sorted(
+            (d for d in configured if self.health(d).cooling(now)),
+            key=lambda d: self.health(d).cooldown_until or now,
+        )
+        if ready and ready[0] != configured[0] and self.live_domain in ready:
+            ready.remove(self.live_domain)
+            ready.insert(0, self.live_domain)
+        return ready + cooling
+
+    def record_crawl(
+        self,
+        answered: set[str],
+        failed: dict[str, str],
+        base_cooldown: timedelta,
+        now: datetime | None = None,
+    ) -> None:
+        """Fold one crawl's outcome per domain into the remembered health."""
+        now = now or _now()
+        for domain in answered:
+            health = self.health(domain)
+            health.consecutive_failures = 0
+            health.last_success = now
+            health.cooldown_until = None
+        for domain, error in failed.items():
+            if domain in answered:
+                continue
+            health = self.health(domain)
+            health.consecutive_failures += 1
+            health.last_failure = now
+            health.last_error = error
+            backoff = base_cooldown * (2 ** (health.consecutive_failures - 1))
+            health.cooldown_until = now + min(backoff, MAX_COOLDOWN)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key in ("last_crawl", "last_success"):
+            data[key] = _iso(getattr(self, key))
+        data["domains"] = {
+            name: {
+                **asdict(health),
+                "last_success": _iso(health.last_success),
+                "last_failure": _iso(health.last_failure),
+                "cooldown_until": _iso(health.cooldown_until),
+            }
+            for name, health in self.domains.items()
+        }
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> OutletStatus:
+        if not data:
+            return cls()
+        domains = {
+            name: DomainHealth(
+                consecutive_failures=int(h.get("consecutive_failures", 0)),
+                last_success=_parse(h.get("last_success")),
+                last_failure=_parse(h.get("last_failure")),
+                last_error=h.get("last_error"),
+                cooldown_until=_parse(h.get("cooldown_until")),
+            )
+            for name, h in (data.get("domains") or {}).items()
+        }
+        return cls(
+            live_domain=data.get("live_domain"),
+            domains=domains,
+            last_crawl=_parse(data.get("last_crawl")),
+            last_success=_parse(data.get("last_success")),
+            last_duration=data.get("last_duration"),
+            pages=int(data.get("pages", 0)),
+            articles=int(data.get("articles", 0)),
+            alerts=int(data.get("alerts", 0)),
+            errors=dict(data.get("errors") or {}),
+            reachable=bool(data.get("reachable", True)),
+        )

@@ -1,0 +1,314 @@
+"""The news spider: polls outlets, from their feeds, sitemaps and pages to extracted articles.
+
+One spider serves every outlet: each request carries the name of the outlet poll it belongs to,
+so a single crawler engine can be fed polls for thousands of outlets. Every link is first turned
+into the article's canonical URL (SPEC §4): links outside the outlet are never followed, and
+articles already seen are not fetched again unless their feed says they changed. Links written
+with any of the outlet's domains are fetched on the live domain, the one that last answered.
+Feeds and sitemaps are fetched conditionally (ETag / Last-Modified), so an unchanged one costs a
+single 304.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import scrapy
+from scrapy.exceptions import IgnoreRequest
+from scrapy.http import HtmlResponse, Response
+from scrapy.linkextractors import LinkExtractor
+from twisted.python.failure import Failure
+
+from newswatch.article import Article, is_unseen
+from newswatch.health import OutletStatus
+from newswatch.identity import canonical_url, outlet_host, same_path_on
+from spiders.context import CrawlContext
+from spiders.discovery import DiscoveredLink, Discovery, read_feed, read_sitemap
+from spiders.extraction import extract_article
+from spiders.poll import OutletPoll
+
+__all__ = ["NewsSpider"]
+
+logger = logging.getLogger("newswatch.crawl")
+
+Callback = Callable[[Response], Iterator[Any]]
+
+
+class NewsSpider(scrapy.Spider):
+    name = "newswatch"
+
+    def __init__(self, context: CrawlContext, outlets: list[str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.context = context
+        self.initial_outlets = outlets
+        self.polls: dict[str, OutletPoll] = {}
+        self.allowed_domains = sorted(
+            {domain for outlet in context.config.outlets.values() for domain in outlet.domains}
+        )
+        self._article_patterns = {
+            name: re.compile(outlet.articles)
+            for name, outlet in context.config.outlets.items()
+            if outlet.articles
+        }
+
+    # --- polls -----------------------------------------------------------------------------------
+
+    async def start(self) -> AsyncIterator[Any]:
+        for name in self.initial_outlets:
+            for request in self.begin_poll(name):
+                yield request
+
+    def begin_poll(self, name: str) -> list[scrapy.Request]:
+        """Start one poll of an outlet: its feeds, sitemaps and pages on the best domain."""
+        outlet = self.context.config.outlets[name]
+        status = OutletStatus.from_json(self.context.store.outlet_status(name))
+        poll = OutletPoll(name, outlet, status, self.context.config.crawl.mirror_cooldown)
+        self.polls[name] = poll
+        self.context.results[name] = poll.result
+        requests = [self._listing(poll, loc, self.parse_feed) for loc in outlet.feeds]
+        requests += [self._listing(poll, loc, self.parse_sitemap) for loc in outlet.sitemaps]
+        requests += [
+            self._listing(poll, loc, self.parse_page, conditional=False) for loc in outlet.pages
+        ]
+        return requests
+
+    def closed(self, reason: str) -> None:
+        for poll in self.polls.values():
+            poll.finish(self.context.store)
+
+    def poll_for(self, request: scrapy.Request) -> OutletPoll | None:
+        return self.polls.get(request.meta.get("outlet", ""))
+
+    def _track(self, poll: OutletPoll, request: scrapy.Request) -> scrapy.Request:
+        poll.outstanding += 1
+        return request
+
+    def _done(self, poll: OutletPoll) -> None:
+        poll.outstanding -= 1
+        if poll.outstanding <= 0:
+            poll.finish(self.context.store)
+
+    # --- listings: feeds, sitemaps, pages --------------------------------------------------------
+
+    def _listing(
+        self, poll: OutletPoll, location: str, callback: Callback, conditional: bool = True
+    ) -> scrapy.Request:
+        outlet = poll.outlet
+        meta: dict[str, Any] = {"outlet": poll.name, "resource": f"{poll.name} {location}"}
+        if location.startswith("/"):
+            url = f"{outlet.scheme}://{poll.live_domain}{location}"
+        elif outlet_host(location, outlet.domains):
+            url = same_path_on(location, poll.live_domain, outlet.scheme)
+        else:
+            url = location  # hosted elsewhere (a feed service): allowed explicitly, no failover
+            meta["allow_offsite"] = True
+        headers: dict[str, str] = {}
+        if conditional:
+            meta["handle_httpstatus_list"] = [304]
+            etag, modified = self.context.store.validators(meta["resource"])
+            if etag:
+                headers["If-None-Match"] = etag
+            if modified:
+                headers["If-Modified-Since"] = modified
+        request = scrapy.Request(
+            url,
+            callback=callback,
+            errback=self.on_error,
+            meta=meta,
+            headers=headers,
+            dont_filter=True,
+        )
+        return self._track(poll, request)
+
+    def _unchanged(self, poll: OutletPoll, response: Response) -> bool:
+        """Count the fetch; on 304 there is nothing to read, else remember the validators."""
+        poll.result.pages += 1
+        if response.status == 304:
+            poll.not_modified += 1
+            self._stat("newswatch/not_modified")
+            return True
+        resource = response.meta.get("resource")
+        if resource and "handle_httpstatus_list" in response.meta:
+            self.context.store.save_validators(
+                resource, _header(response, b"ETag"), _header(response, b"Last-Modified")
+            )
+        return False
+
+    def parse_feed(self, response: Response) -> Iterator[scrapy.Request]:
+        poll = self.polls[response.meta["outlet"]]
+        try:
+            if self._unchanged(poll, response):
+                return
+            found = read_feed(response.body, response.url, _header(response, b"Content-Type"))
+            self._report(poll, response, found, "feed", "RSS/Atom feed")
+            for link in found.links:
+                yield from self._follow(poll, link)
+        finally:
+            self._done(poll)
+
+    def parse_sitemap(self, response: Response) -> Iterator[scrapy.Request]:
+        poll = self.polls[response.meta["outlet"]]
+        try:
+            if self._unchanged(poll, response):
+                return
+            found = read_sitemap(response.body, response.url)
+            self._report(poll, response, found, "sitemap", "sitemap")
+            oldest = datetime.now(UTC) - self.context.config.max_age
+            for link in found.links:
+                moment = link.published or link.updated
+                if moment is not None and moment < oldest:
+                    self._stat("newswatch/sitemap_entries_too_old")
+                    continue  # older than max_age: it could never alert
+                if link.is_sitemap:
+                    if outlet_host(link.url, poll.outlet.domains):
+                        path = _path_of(link.url)
+                        yield self._listing(poll, path, self.parse_sitemap)
+                    continue
+                yield from self._follow(poll, link)
+        finally:
+            self._done(poll)
+
+    def parse_page(self, response: Response) -> Iterator[scrapy.Request]:
+        poll = self.polls[response.meta["outlet"]]
+        try:
+            poll.result.pages += 1
+            if not isinstance(response, HtmlResponse):
+                poll.count_error("page_not_html")
+                logger.warning("%s: page %s is not HTML, skipped", poll.name, response.url)
+                return
+            extractor = LinkExtractor(allow_domains=poll.outlet.domains, unique=True)
+            for link in extractor.extract_links(response):
+                yield from self._follow(poll, DiscoveredLink(url=link.url))
+        finally:
+            self._done(poll)
+
+    def _report(
+        self, poll: OutletPoll, response: Response, found: Discovery, kind: str, label: str
+    ) -> None:
+        if found.problem is None:
+            return
+        if found.links:
+            poll.count_error(f"{kind}_ill_formed")
+            logger.info(
+                "%s: %s %s is ill-formed (%s); read %d links anyway",
+                poll.name,
+                kind,
+                response.url,
+                found.problem,
+                len(found.links),
+            )
+        else:
+            poll.count_error(f"{kind}_unreadable")
+            logger.warning(
+                "%s: %s is not a readable %s (%s)", poll.name, response.url, label, found.problem
+            )
+
+    def _follow(self, poll: OutletPoll, link: DiscoveredLink) -> Iterator[scrapy.Request]:
+        outlet = poll.outlet
+        canonical = canonical_url(link.url, outlet.domains, outlet.scheme)
+        if canonical is None or canonical in poll.requested:
+            return
+        pattern = self._article_patterns.get(poll.name)
+        if pattern is not None and not pattern.search(_path_of(canonical)):
+            return
+        poll.requested.add(canonical)
+        if not is_unseen(self.context.store.seen_version(canonical), link.updated):
+            self._stat("newswatch/articles_already_seen")
+            return
+        yield self._track(
+            poll,
+            scrapy.Request(
+                # the canonical form: tracking parameters are dropped before fetching, too
+                same_path_on(canonical, poll.live_domain, outlet.scheme),
+                callback=self.parse_article,
+                errback=self.on_error,
+                meta={"outlet": poll.name, "canonical": canonical, "link": link},
+                dont_filter=True,
+            ),
+        )
+
+    # --- articles --------------------------------------------------------------------------------
+
+    def parse_article(self, response: Response) -> Iterator[Article]:
+        poll = self.polls[response.meta["outlet"]]
+        try:
+            if not isinstance(response, HtmlResponse):
+                poll.count_error("article_not_html")
+                self._stat("newswatch/articles_not_html")
+                return
+            extracted = extract_article(response.text, response.url)
+            if extracted is None:
+                self._stat("newswatch/articles_without_text")
+                return
+            outlet = poll.outlet
+            canonical: str = response.meta["canonical"]
+            if extracted.canonical:
+                canonical = (
+                    canonical_url(extracted.canonical, outlet.domains, outlet.scheme) or canonical
+                )
+            link: DiscoveredLink = response.meta.get("link") or DiscoveredLink(url=canonical)
+            poll.result.articles += 1
+            yield Article(
+                outlet=poll.name,
+                url=canonical,
+                fetched_from=response.url,
+                title=extracted.title or " ".join((link.title or "").split()),
+                text=extracted.text,
+                published=link.published or extracted.published,
+                language=extracted.language or outlet.language,
+                updated=link.updated,
+            )
+        finally:
+            self._done(poll)
+
+    def on_error(self, failure: Failure) -> None:
+        request: scrapy.Request | None = getattr(failure, "request", None)
+        poll = self.poll_for(request) if request is not None else None
+        if poll is None or request is None:
+            return
+        try:
+            if failure.check(IgnoreRequest):
+                return  # robots.txt or offsite: decided, not failed
+            if not request.meta.get("failure_counted"):
+                poll.count_error(_error_kind(failure))
+            logger.warning(
+                "%s: %s failed: %s",
+                poll.name,
+                request.url if request else "?",
+                _error_text(failure),
+            )
+        finally:
+            self._done(poll)
+
+    def _stat(self, key: str) -> None:
+        if self.crawler.stats:
+            self.crawler.stats.inc_value(key)
+
+
+def _header(response: Response, name: bytes) -> str | None:
+    value = response.headers.get(name)
+    return value.decode("latin-1") if value else None
+
+
+def _path_of(url: str) -> str:
+    parts = urlsplit(url)
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def _error_kind(failure: Failure) -> str:
+    response = getattr(failure.value, "response", None)
+    if response is not None:
+        return f"HTTP {response.status}"
+    return failure.type.__name__ if failure.type else "error"
+
+
+def _error_text(failure: Failure) -> str:
+    response = getattr(failure.value, "response", None)
+    if response is not None:
+        return f"HTTP {response.status}"
+    return " ".join((failure.getErrorMessage() or _error_kind(failure)).split())[:300]

@@ -1,0 +1,107 @@
+"""One poll of one outlet: the order its domains are tried in, what it fetched, how it went.
+
+A poll starts from what the store remembers of the outlet (its live domain, each domain's health)
+and writes back what it learned when it ends, so the next poll starts on a domain that works.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+
+from newswatch.config import Outlet
+from newswatch.health import OutletStatus
+from newswatch.store import Store
+from spiders.context import OutletResult
+
+__all__ = ["OutletPoll"]
+
+logger = logging.getLogger("newswatch.crawl")
+
+
+class OutletPoll:
+    def __init__(
+        self, name: str, outlet: Outlet, status: OutletStatus, cooldown: timedelta
+    ) -> None:
+        self.name = name
+        self.outlet = outlet
+        self.status = status
+        self.cooldown = cooldown
+        self.started = datetime.now(UTC)
+        self._clock_start = time.monotonic()
+        self.order = status.domain_order(outlet.domains, self.started)
+        self.live_domain = self.order[0]
+        self.answered: set[str] = set()
+        self.failed: dict[str, str] = {}
+        self.requested: set[str] = set()  # canonical article URLs asked for in this poll
+        self.outstanding = 0
+        self.not_modified = 0
+        self.finished = False
+        self.result = OutletResult(name)
+
+    def domains_in_order(self) -> list[str]:
+        """The live domain first, then the rest in order, those failed in this poll last."""
+        ordered = [self.live_domain, *(d for d in self.order if d != self.live_domain)]
+        return [d for d in ordered if d not in self.failed] + [
+            d for d in ordered if d in self.failed
+        ]
+
+    def domain_answered(self, domain: str) -> None:
+        self.answered.add(domain)
+        self.failed.pop(domain, None)
+        self.live_domain = domain
+        self.result.reachable = True
+        self.result.live_domain = domain
+
+    def domain_failed(self, domain: str, reason: str) -> None:
+        if domain not in self.answered:
+            self.failed[domain] = reason
+        if domain == self.live_domain:
+            healthy = [d for d in self.domains_in_order() if d not in self.failed]
+            if healthy:
+                self.live_domain = healthy[0]
+        self.count_error(reason)
+
+    def count_error(self, kind: str) -> None:
+        self.result.errors[kind] = self.result.errors.get(kind, 0) + 1
+
+    def finish(self, store: Store) -> None:
+        """Remember what this poll learned; log one line an operator can read at a glance."""
+        if self.finished:
+            return
+        self.finished = True
+        status = self.status
+        status.record_crawl(self.answered, self.failed, self.cooldown, datetime.now(UTC))
+        if self.result.reachable:
+            status.live_domain = self.result.live_domain
+            status.last_success = self.started
+        status.last_crawl = self.started
+        status.last_duration = round(time.monotonic() - self._clock_start, 3)
+        status.pages = self.result.pages
+        status.articles = self.result.articles
+        status.alerts = self.result.alerts
+        status.errors = dict(self.result.errors)
+        status.reachable = self.result.reachable
+        store.save_outlet_status(self.name, status.to_json())
+        errors = ", ".join(f"{kind}: {n}" for kind, n in sorted(self.result.errors.items()))
+        if self.result.reachable:
+            logger.info(
+                "%s: polled in %.1fs on %s: %d pages (%d not modified), %d new articles, "
+                "%d alerts%s",
+                self.name,
+                status.last_duration,
+                self.result.live_domain,
+                self.result.pages,
+                self.not_modified,
+                self.result.articles,
+                self.result.alerts,
+                f"; errors: {errors}" if errors else "",
+            )
+        else:
+            logger.error(
+                "%s: unreachable on every domain (%s)%s",
+                self.name,
+                ", ".join(self.outlet.domains),
+                f"; errors: {errors}" if errors else "",
+            )
