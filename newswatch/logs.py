@@ -51,8 +51,8 @@ class _LibraryFilter(logging.Filter):
         self.verbose = verbose
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not record.name.startswith(_LIBRARIES):
-            return True
+        if not record.name.startswith(_LIBRARIES) or record.name == "scrapy.statscollectors":
+            return True  # our own records, and Scrapy's stats dump at the end of each crawl
         if self.verbose:
             return True
         if record.levelno < logging.WARNING:

@@ -22,6 +22,7 @@ from newswatch.logs import setup_logging
 from newswatch.store import Store, open_store
 from scheduler.crawling import crawl_once
 from scheduler.loading import load_checked_config
+from scheduler.status import render_status
 from spiders.context import OutletResult
 
 __all__ = ["main"]
@@ -72,6 +73,11 @@ def _parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="print the alerts it would send; record nothing"
     )
     crawl.set_defaults(handler=_crawl)
+
+    status = commands.add_parser(
+        "status", parents=[common], help="outlets, outbox and recent alerts"
+    )
+    status.set_defaults(handler=_status)
 
     test_alert = commands.add_parser(
         "test-alert", parents=[common], help="send a sample alert through a channel"
@@ -154,6 +160,16 @@ def _crawl_and_deliver(loaded: LoadedConfig, outlets: list[str]) -> int:
 def _crawl_exit_code(results: dict[str, OutletResult]) -> int:
     """1 when an outlet was unreachable on every domain (each already logged as an error)."""
     return EXIT_FAILED if any(not result.reachable for result in results.values()) else EXIT_OK
+
+
+def _status(args: argparse.Namespace) -> int:
+    loaded = _load(args)
+    store = _store(loaded)
+    try:
+        print(render_status(loaded.config, store))
+    finally:
+        store.close()
+    return EXIT_OK
 
 
 def _test_alert(args: argparse.Namespace) -> int:

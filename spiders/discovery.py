@@ -65,7 +65,8 @@ def read_feed(body: bytes, url: str, content_type: str | None = None) -> Discove
                 url=urljoin(url, link.strip()),
                 title=entry.get("title"),
                 published=_from_struct(entry.get("published_parsed")),
-                updated=_from_struct(entry.get("updated_parsed")),
+                # dict.get: feedparser's own get() falls back from updated to published
+                updated=_from_struct(dict.get(entry, "updated_parsed")),
             )
         )
     return result
@@ -119,8 +120,10 @@ def read_sitemap(body: bytes, url: str) -> Discovery:
 def _fields(element: lxml.etree._Element) -> dict[str, str]:
     """Text of the entry's fields by local name, nested extensions (news:news/…) included."""
     found: dict[str, str] = {}
-    for child in element.iter():
-        if child is element or not isinstance(child.tag, str):
+    direct = [child for child in element if isinstance(child.tag, str)]
+    nested = [c for c in element.iter() if c is not element and c not in direct]
+    for child in direct + nested:  # a direct <loc> wins over an <image:loc> inside
+        if not isinstance(child.tag, str):
             continue
         name = _local(child.tag)
         text = (child.text or "").strip()

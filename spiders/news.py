@@ -88,6 +88,10 @@ class NewsSpider(scrapy.Spider):
         poll.outstanding += 1
         return request
 
+    def item_done(self, outlet: str) -> None:
+        """Called by the pipeline: the poll ends only after its last article was handled."""
+        self._done(self.polls[outlet])
+
     def _done(self, poll: OutletPoll) -> None:
         poll.outstanding -= 1
         if poll.outstanding <= 0:
@@ -253,6 +257,7 @@ class NewsSpider(scrapy.Spider):
                 )
             link: DiscoveredLink = response.meta.get("link") or DiscoveredLink(url=canonical)
             poll.result.articles += 1
+            poll.outstanding += 1  # until the pipeline has handled the article (item_done)
             yield Article(
                 outlet=poll.name,
                 url=canonical,

@@ -40,6 +40,12 @@ class AlertPipeline:
 
     def process_item(self, item: Article) -> Article:
         spider: NewsSpider = self.crawler.spider  # type: ignore[assignment]
+        try:
+            return self._handle(spider, item)
+        finally:
+            spider.item_done(item.outlet)
+
+    def _handle(self, spider: NewsSpider, item: Article) -> Article:
         context = spider.context
         result = context.results[item.outlet]
         if not is_unseen(context.store.seen_version(item.url), item.updated):

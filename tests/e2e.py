@@ -50,16 +50,26 @@ OLD_PALMYRA = FixtureArticle(
 )
 
 
-def config_text(store: str | None, smtp: SmtpSink, webhook: WebhookReceiver) -> str:
+def config_text(
+    store: str | None,
+    smtp: SmtpSink,
+    webhook: WebhookReceiver,
+    *,
+    domains: list[str] | None = None,
+    cooldown: str = "10m",
+    extra_outlet: str = "",
+) -> str:
     store_line = f"store: {store}" if store else "# embedded store"
     return f"""
         {store_line}
         max_age: 3d
         crawl:
           timeout: 5s
+          mirror_cooldown: {cooldown}
         outlets:
           pressdesk:
-            domains: [{PRIMARY}, {MIRROR}]
+            {extra_outlet}
+            domains: [{", ".join(domains or [PRIMARY, MIRROR])}]
             scheme: http
             feeds: [/rss.xml]
             pages: [/]

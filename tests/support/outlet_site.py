@@ -8,6 +8,8 @@ can fill the outlet with real pages of the shared corpus when it is available.
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import html
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -26,6 +28,7 @@ class FixtureArticle:
     paragraphs: list[str]
     published: datetime = field(default_factory=lambda: datetime.now(UTC) - timedelta(hours=1))
     raw_html: str | None = None  # a real page from the corpus, served as it is
+    updated: datetime | None = None  # written to the feed as <atom:updated> when set
 
 
 class OutletSite:
@@ -33,32 +36,63 @@ class OutletSite:
         self.web = web
         self.domains = domains
         self.articles: list[FixtureArticle] = []
-        self._flags: dict[str, tuple[bool, bool]] = {}  # path -> (in feed, on homepage)
+        self._flags: dict[str, tuple[bool, bool, bool]] = {}  # path -> feed, homepage, sitemap
 
     @property
     def primary(self) -> str:
         return self.domains[0]
 
     def add_article(
-        self, article: FixtureArticle, *, in_feed: bool = True, on_homepage: bool = True
+        self,
+        article: FixtureArticle,
+        *,
+        in_feed: bool = True,
+        on_homepage: bool = True,
+        in_sitemap: bool = False,
     ) -> None:
         page = article.raw_html or render_article(article, f"http://{self.primary}{article.path}")
         for domain in self.domains:
             self.web.site(domain).add(article.path, page)
         self.articles.append(article)
-        self._flags[article.path] = (in_feed, on_homepage)
+        self._flags[article.path] = (in_feed, on_homepage, in_sitemap)
         self.publish()
+
+    def replace_article(self, article: FixtureArticle) -> None:
+        """An edited article: same path, new page, new feed entry."""
+        self.articles = [a for a in self.articles if a.path != article.path]
+        flags = self._flags[article.path]
+        self.add_article(article, in_feed=flags[0], on_homepage=flags[1], in_sitemap=flags[2])
 
     def publish(self) -> None:
         """(Re)write the feed and the homepage on every domain."""
         feed_items = [a for a in self.articles if self._flags[a.path][0]]
         page_items = [a for a in self.articles if self._flags[a.path][1]]
+        sitemap_items = [a for a in self.articles if self._flags[a.path][2]]
         feed = _rss(self.primary, feed_items)
         homepage = _homepage(self.domains[-1], page_items)
+        news_sitemap = gzip.compress(_news_sitemap(self.primary, sitemap_items).encode(), mtime=0)
+        index = _sitemap_index(self.primary, ["/sitemaps/news.xml.gz"])
         for domain in self.domains:
             site = self.web.site(domain)
-            site.add("/rss.xml", feed, content_type="application/rss+xml; charset=utf-8")
+            site.add(
+                "/rss.xml",
+                feed,
+                content_type="application/rss+xml; charset=utf-8",
+                headers={"ETag": _etag(feed.encode())},
+            )
             site.add("/", homepage)
+            site.add(
+                "/sitemap_index.xml",
+                index,
+                content_type="application/xml",
+                headers={"ETag": _etag(index.encode())},
+            )
+            site.add(
+                "/sitemaps/news.xml.gz",
+                news_sitemap,
+                content_type="application/x-gzip",
+                headers={"ETag": _etag(news_sitemap)},
+            )
 
 
 def render_article(article: FixtureArticle, canonical: str) -> str:
@@ -76,11 +110,11 @@ def _rss(host: str, articles: list[FixtureArticle]) -> str:
         f"""<item><title>{html.escape(a.title)}</title>
 <link>http://{host}{a.path}?utm_source=rss&amp;utm_medium=feed</link>
 <guid>http://{host}{a.path}</guid>
-<pubDate>{format_datetime(a.published)}</pubDate></item>"""
+<pubDate>{format_datetime(a.published)}</pubDate>{_updated(a)}</item>"""
         for a in articles
     )
     return f"""<?xml version="1.0" encoding="utf-8"?>
-<rss version="2.0"><channel><title>Press Desk</title><link>http://{host}/</link>
+<rss version="2.0" xmlns:atom="http://www.w3.org/2005/Atom"><channel><title>Press Desk</title><link>http://{host}/</link>
 <description>Latest news</description>
 {items}
 </channel></rss>
@@ -95,3 +129,35 @@ def _homepage(link_host: str, articles: list[FixtureArticle]) -> str:
     return f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Press Desk</title></head>
 <body><nav><a href="https://elsewhere.example/">Partner site</a></nav><ul>{links}</ul></body></html>
 """
+
+
+def _updated(article: FixtureArticle) -> str:
+    return f"<atom:updated>{article.updated.isoformat()}</atom:updated>" if article.updated else ""
+
+
+def _etag(body: bytes) -> str:
+    return '"' + hashlib.sha1(body).hexdigest()[:16] + '"'
+
+
+def _sitemap_index(host: str, paths: list[str]) -> str:
+    entries = "".join(f"<sitemap><loc>http://{host}{p}</loc></sitemap>" for p in paths)
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        f'<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{entries}</sitemapindex>'
+    )
+
+
+def _news_sitemap(host: str, articles: list[FixtureArticle]) -> str:
+    entries = "".join(
+        f"""<url><loc>http://{host}{a.path}</loc><news:news>
+<news:publication><news:name>Press Desk</news:name><news:language>en</news:language></news:publication>
+<news:publication_date>{a.published.isoformat()}</news:publication_date>
+<news:title>{html.escape(a.title)}</news:title></news:news></url>"""
+        for a in articles
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" '
+        'xmlns:news="http://www.google.com/schemas/sitemap-news/0.9">'
+        f"{entries}</urlset>"
+    )

@@ -1,0 +1,63 @@
+"""``newswatch status``: what an operator needs at a glance, read from the store."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from newswatch.config import Config
+from newswatch.health import OutletStatus
+from newswatch.store import Store
+
+__all__ = ["render_status"]
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ") if moment else "never"
+
+
+def render_status(config: Config, store: Store, now: datetime | None = None) -> str:
+    now = now or datetime.now(UTC)
+    lines = ["outlets:"]
+    for name, outlet in config.outlets.items():
+        raw = store.outlet_status(name)
+        if raw is None:
+            lines.append(f"  {name}: never crawled")
+            continue
+        status = OutletStatus.from_json(raw)
+        state = "ok" if status.reachable else "UNREACHABLE"
+        lines.append(
+            f"  {name}: {state}, last crawl {_when(status.last_crawl)} ({status.last_duration or 0:.1f}s), "
+            f"last success {_when(status.last_success)}, live domain {status.live_domain or '-'}"
+        )
+        lines.append(
+            f"    last crawl: {status.pages} pages, {status.articles} articles, {status.alerts} alerts"
+        )
+        for domain in outlet.domains:
+            health = status.health(domain)
+            detail = health.state
+            if health.consecutive_failures:
+                detail += (
+                    f", {health.consecutive_failures} failed crawls, last: {health.last_error}"
+                )
+            if health.cooling(now):
+                detail += f", resting until {_when(health.cooldown_until)}"
+            lines.append(f"    {domain}: {detail}")
+        if status.errors:
+            errors = ", ".join(f"{kind} ×{n}" for kind, n in sorted(status.errors.items()))
+            lines.append(f"    errors: {errors}")
+    lines.append("outbox:")
+    for name, channel in config.channels.items():
+        pending, failing = store.pending_count(name)
+        failing_note = f" ({failing} failed at least once)" if failing else ""
+        lines.append(f"  {name} ({channel.type}): {pending} pending{failing_note}")
+    lines.append("recent alerts:")
+    recent = store.recent_alerts(10)
+    if not recent:
+        lines.append("  none")
+    for alert in recent:
+        article = alert.get("article", {})
+        lines.append(
+            f"  {alert.get('detected_at')} {alert.get('watch')} [{alert.get('outlet')}] "
+            f"{' '.join(str(article.get('title') or '').split())[:80]} <{article.get('url')}>"
+        )
+    return "\n".join(lines)
