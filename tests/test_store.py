@@ -110,3 +110,35 @@ def test_unusable_state_folder_is_a_store_error(tmp_path: Path) -> None:
     blocker.write_text("a file where the folder should be")
     with pytest.raises(StoreError, match="cannot open the embedded store"):
         open_store(None, timedelta(days=1), blocker)
+
+
+def test_fingerprints_are_kept_per_scope_for_retention(make_store) -> None:
+    store = make_store(timedelta(seconds=2))
+    store.remember_fingerprint("palmyra:presstv", 2**63 + 5)
+    store.remember_fingerprint("palmyra:presstv", 7)
+    assert sorted(store.fingerprints("palmyra:presstv")) == [7, 2**63 + 5]
+    assert store.fingerprints("palmyra:other") == []
+    time.sleep(2.5)
+    assert store.fingerprints("palmyra:presstv") == []
+
+
+def test_validators_and_outlet_status_round_trip(make_store) -> None:
+    store = make_store()
+    assert store.validators("o /rss.xml") == (None, None)
+    store.save_validators("o /rss.xml", '"abc"', "Fri, 27 Nov 2026 10:00:00 GMT")
+    assert store.validators("o /rss.xml") == ('"abc"', "Fri, 27 Nov 2026 10:00:00 GMT")
+    store.save_validators("o /rss.xml", None, None)
+    assert store.validators("o /rss.xml") == (None, None)
+    assert store.outlet_status("o") is None
+    store.save_outlet_status("o", {"live_domain": "b.example"})
+    assert store.outlet_status("o") == {"live_domain": "b.example"}
+
+
+def test_seen_versions_and_recent_alerts(make_store) -> None:
+    store = make_store()
+    store.mark_seen(URL, "2026-11-27T10:00:00Z")
+    assert store.seen_version(URL) == "2026-11-27T10:00:00Z"
+    for n in range(3):
+        store.claim("palmyra", f"{URL}?n={n}", alert(f"a{n}"), ["mail"])
+    assert [a["id"] for a in store.recent_alerts(2)] == ["a2", "a1"]
+    assert store.pending_count("mail") == (3, 0)

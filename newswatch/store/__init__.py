@@ -49,6 +49,11 @@ class Store(Protocol):
 
     def failed(self, alert_id: str, channel: str, error: str) -> None: ...
 
+    def fingerprints(self, scope: str) -> list[int]:
+        """Content fingerprints remembered in ``scope`` (a watch in an outlet) within retention."""
+
+    def remember_fingerprint(self, scope: str, fingerprint: int) -> None: ...
+
     def pending_count(self, channel: str) -> tuple[int, int]:
         """(alerts pending, of which have failed at least once)."""
 

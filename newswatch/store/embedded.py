@@ -30,6 +30,9 @@ CREATE TABLE IF NOT EXISTS pending (
     channel TEXT NOT NULL, alert_id TEXT NOT NULL, created REAL NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT,
     PRIMARY KEY (channel, alert_id));
+CREATE TABLE IF NOT EXISTS fingerprints (
+    scope TEXT NOT NULL, fingerprint TEXT NOT NULL, expires REAL NOT NULL,
+    PRIMARY KEY (scope, fingerprint));
 CREATE TABLE IF NOT EXISTS outlets (name TEXT PRIMARY KEY, status TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS validators (
     resource TEXT PRIMARY KEY, etag TEXT, modified TEXT, expires REAL NOT NULL);
@@ -133,6 +136,22 @@ class EmbeddedStore:
             alert_id,
         )
 
+    def fingerprints(self, scope: str) -> list[int]:
+        rows = self._run(
+            "SELECT fingerprint FROM fingerprints WHERE scope = ? AND expires > ?",
+            scope,
+            time.time(),
+        ).fetchall()
+        return [int(value) for (value,) in rows]
+
+    def remember_fingerprint(self, scope: str, fingerprint: int) -> None:
+        self._run(
+            "INSERT OR REPLACE INTO fingerprints VALUES (?, ?, ?)",
+            scope,
+            str(fingerprint),
+            time.time() + self.ttl,
+        )
+
     def pending_count(self, channel: str) -> tuple[int, int]:
         row = self._run(
             "SELECT COUNT(*), COALESCE(SUM(attempts > 0), 0) FROM pending WHERE channel = ?",
@@ -180,7 +199,7 @@ class EmbeddedStore:
 
     def _purge(self) -> None:
         now = time.time()
-        for table in ("seen", "claims", "validators"):
+        for table in ("seen", "claims", "validators", "fingerprints"):
             self._run(f"DELETE FROM {table} WHERE expires <= ?", now)
         self._run(
             "DELETE FROM alerts WHERE expires <= ? AND id NOT IN (SELECT alert_id FROM pending)",

@@ -95,6 +95,20 @@ class RedisStore:
     def failed(self, alert_id: str, channel: str, error: str) -> None:
         self._call(self.client.hincrby, self._key("attempts", channel), alert_id, 1)
 
+    def fingerprints(self, scope: str) -> list[int]:
+        key = self._key("fp", scope)
+        pipe = self.client.pipeline()
+        pipe.zremrangebyscore(key, "-inf", time.time())  # members scored by their expiry
+        pipe.zrange(key, 0, -1)
+        return [int(member) for member in self._call(pipe.execute)[1]]
+
+    def remember_fingerprint(self, scope: str, fingerprint: int) -> None:
+        key = self._key("fp", scope)
+        pipe = self.client.pipeline()
+        pipe.zadd(key, {str(fingerprint): time.time() + self.ttl})
+        pipe.expire(key, self.ttl)
+        self._call(pipe.execute)
+
     def pending_count(self, channel: str) -> tuple[int, int]:
         pipe = self.client.pipeline()
         pipe.zcard(self._key("pending", channel))
