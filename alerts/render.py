@@ -1,7 +1,8 @@
 """Rendering alerts with Jinja2: the built-in ``templates/`` with the user's folder in front.
 
-HTML is autoescaped (article text is untrusted) and every template renders with StrictUndefined,
-so a typo fails loudly when the config is checked rather than in a 3 a.m. send.
+HTML is autoescaped (article text is untrusted), every template renders with StrictUndefined so
+a typo fails when the config is checked rather than in a 3 a.m. send, and all templates render
+in Jinja2's sandbox, since a user's folder can override any of them.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.sandbox
 from markupsafe import Markup, escape
 
 import newswatch
@@ -19,7 +21,16 @@ from newswatch.errors import TemplateError
 
 __all__ = ["TEMPLATE_NAMES", "Renderer", "builtin_templates_dir", "one_line"]
 
-TEMPLATE_NAMES = ("email_subject.txt", "email.txt", "email.html")
+TEMPLATE_NAMES = (
+    "email_subject.txt",
+    "email.txt",
+    "email.html",
+    "digest_subject.txt",
+    "digest.txt",
+    "digest.html",
+    "slack.json",
+    "discord.json",
+)
 MAX_SUBJECT = 200
 
 
@@ -53,7 +64,7 @@ class Renderer:
     def __init__(self, user_folder: Path | None = None) -> None:
         folders = [str(user_folder)] if user_folder else []
         folders.append(str(builtin_templates_dir()))
-        self.env = jinja2.Environment(
+        self.env = jinja2.sandbox.SandboxedEnvironment(
             loader=jinja2.FileSystemLoader(folders),
             autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default=False),
             undefined=jinja2.StrictUndefined,
@@ -62,6 +73,7 @@ class Renderer:
             lstrip_blocks=True,
         )
         self.env.filters["highlight"] = _highlight
+        self.env.filters["slack_escape"] = _slack_escape
 
     @classmethod
     def for_config(cls, config: Config) -> Renderer:
@@ -72,14 +84,23 @@ class Renderer:
             return self.env.get_template(name).render(alert=alert)
         except jinja2.TemplateNotFound:
             raise TemplateError(f"template {name!r} not found") from None
-        except jinja2.TemplateError as exc:
+        except jinja2.TemplateError as exc:  # includes the sandbox's SecurityError
             raise TemplateError(f"template {name!r} failed: {exc}") from None
 
     def subject(self, alert: dict[str, Any]) -> str:
-        return one_line(self.render("email_subject.txt", alert))
+        return one_line(self.render(f"{_kind(alert)}_subject.txt", alert))
 
     def text(self, alert: dict[str, Any]) -> str:
-        return self.render("email.txt", alert)
+        return self.render(f"{_kind(alert)}.txt", alert)
 
     def html(self, alert: dict[str, Any]) -> str:
-        return self.render("email.html", alert)
+        return self.render(f"{_kind(alert)}.html", alert)
+
+
+def _kind(alert: dict[str, Any]) -> str:
+    return "digest" if "digest" in alert else "email"
+
+
+def _slack_escape(text: object) -> str:
+    """Slack's mrkdwn treats & < > as markup; everything else is literal."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

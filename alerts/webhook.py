@@ -1,23 +1,31 @@
-"""Webhook alerts (SPEC §5): the exact JSON body, the alert id header and an HMAC signature."""
+"""Webhook alerts (SPEC §5): JSON with an id header and an HMAC signature, or Slack / Discord.
+
+``json`` posts the exact body of SPEC §5 (a digest posts its alerts' bodies in a list);
+``slack`` and ``discord`` post those services' own message formats, rendered from the
+``slack.json`` / ``discord.json`` templates. Redirects are followed (a 307/308 keeps the POST),
+a timeout or a 5xx is retried later, a 429's Retry-After is honoured.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
+from alerts.render import Renderer
 from newswatch.config import WebhookChannel
-from newswatch.errors import DeliveryError, PermanentDeliveryError
+from newswatch.errors import DeliveryError, PermanentDeliveryError, TemplateError
 
 __all__ = ["post_webhook", "sign", "webhook_body"]
 
 
-def webhook_body(alert: dict[str, Any]) -> bytes:
-    """SPEC §5's body: the stored alert without its rendering hints (snippet marks)."""
-    body = {
+def _alert_body(alert: dict[str, Any]) -> dict[str, Any]:
+    return {
         "id": alert["id"],
         "watch": alert["watch"],
         "outlet": alert["outlet"],
@@ -28,6 +36,20 @@ def webhook_body(alert: dict[str, Any]) -> bytes:
         ],
         "detected_at": alert["detected_at"],
     }
+
+
+def webhook_body(alert: dict[str, Any]) -> bytes:
+    """SPEC §5's body: the stored alert without its rendering hints (snippet marks)."""
+    if "digest" in alert:
+        body = {
+            "id": alert["id"],
+            "watch": alert["watch"],
+            "digest": alert["digest"],
+            "alerts": [_alert_body(item) for item in alert["alerts"]],
+            "detected_at": alert["detected_at"],
+        }
+    else:
+        body = _alert_body(alert)
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
@@ -35,25 +57,51 @@ def sign(body: bytes, secret: str) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def post_webhook(client: httpx.Client, channel: WebhookChannel, alert: dict[str, Any]) -> None:
-    if channel.format != "json":
-        raise PermanentDeliveryError(f"webhook format {channel.format!r} is not supported yet")
-    body = webhook_body(alert)
+def post_webhook(
+    client: httpx.Client, channel: WebhookChannel, alert: dict[str, Any], renderer: Renderer
+) -> None:
+    if channel.format == "json":
+        body = webhook_body(alert)
+    else:
+        rendered = renderer.render(f"{channel.format}.json", alert)
+        try:
+            body = json.dumps(json.loads(rendered), ensure_ascii=False).encode()
+        except ValueError as exc:
+            raise TemplateError(
+                f"template {channel.format}.json is not valid JSON: {exc}"
+            ) from None
     headers = {"Content-Type": "application/json", "X-Newswatch-Id": alert["id"]}
     if channel.secret:
         headers["X-Newswatch-Signature"] = sign(body, channel.secret)
     try:
-        response = client.post(channel.url, content=body, headers=headers)
+        response = client.post(channel.url, content=body, headers=headers, follow_redirects=True)
     except httpx.HTTPError as exc:
         raise DeliveryError(
-            f"webhook {_safe(channel.url)} failed: {exc or type(exc).__name__}"
+            f"webhook {_safe(channel.url)} failed: {type(exc).__name__}: {exc}"
         ) from None
     if response.is_success:
         return
     error = f"webhook {_safe(channel.url)} answered HTTP {response.status_code}"
-    if 400 <= response.status_code < 500 and response.status_code not in (408, 429):
+    if response.status_code == 429:
+        raise DeliveryError(error, retry_after=_retry_after(response))
+    if 400 <= response.status_code < 500 and response.status_code != 408:
         raise PermanentDeliveryError(error)
-    raise DeliveryError(error)
+    raise DeliveryError(error, retry_after=_retry_after(response))
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
 
 
 def _safe(url: str) -> str:

@@ -49,6 +49,10 @@ class TemplateError(NewswatchError):
 class DeliveryError(NewswatchError):
     """A channel did not accept an alert; it stays pending and is retried."""
 
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after  # seconds the server asked us to wait (HTTP Retry-After)
+
 
 class PermanentDeliveryError(DeliveryError):
     """A channel refused an alert in a way retrying cannot fix."""

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import socket
 import sys
 from collections.abc import Sequence
 
 import httpx
 
-from alerts.delivery import ChannelSender, deliver_pending, sample_alert
+from alerts.delivery import ChannelSender, DeliveryWorker, sample_alert
 from alerts.render import Renderer
 from newswatch import __version__
 from newswatch.config import LoadedConfig, find_config_path
@@ -148,13 +150,22 @@ def _crawl_and_deliver(loaded: LoadedConfig, outlets: list[str]) -> int:
     try:
         results = crawl_once(config, store, outlets)
         with httpx.Client(timeout=30.0) as http:
-            report = deliver_pending(
-                store, ChannelSender(config, Renderer.for_config(config), http)
-            )
-        logger.info("delivery: %d sent, %d failed (kept pending)", report.sent, report.failed)
+            sender = ChannelSender(config, Renderer.for_config(config), http)
+            report = DeliveryWorker(store, sender, consumer_name()).run_once(ignore_schedule=True)
+        logger.info(
+            "delivery: %d sent, %d failed (kept for retry), %d dead-lettered",
+            report.sent,
+            report.failed,
+            report.dead,
+        )
     finally:
         store.close()
     return _crawl_exit_code(results)
+
+
+def consumer_name() -> str:
+    """The outbox consumer: stable per host, so a restarted process resumes its own entries."""
+    return os.environ.get("NEWSWATCH_CONSUMER") or socket.gethostname()
 
 
 def _crawl_exit_code(results: dict[str, OutletResult]) -> int:

@@ -7,9 +7,12 @@ file and line like any other config error.
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 from alerts.delivery import sample_alert
+from alerts.digest import build_digest
 from alerts.query import parse_query
 from alerts.render import TEMPLATE_NAMES, Renderer
 from newswatch.config import LoadedConfig, load_config
@@ -30,10 +33,27 @@ def load_checked_config(path: Path) -> LoadedConfig:
             ) from None
     if config.templates and not Path(config.templates).is_dir():
         raise loaded.error(("templates",), f"templates folder {config.templates!r} does not exist")
-    renderer = Renderer.for_config(config)
-    for template in TEMPLATE_NAMES:
-        try:
-            renderer.render(template, sample_alert())
-        except TemplateError as exc:
-            raise loaded.error(("templates",), str(exc)) from None
+    _check_templates(loaded)
     return loaded
+
+
+def _check_templates(loaded: LoadedConfig) -> None:
+    """Render every template with a sample alert and a sample digest, as sends will."""
+    renderer = Renderer.for_config(loaded.config)
+    alert = sample_alert()
+    digest = build_digest("test-alert", datetime.now(UTC), [alert, sample_alert()])
+    for template in TEMPLATE_NAMES:
+        samples = [digest] if template.startswith("digest") else [alert]
+        if template.endswith(".json"):
+            samples = [alert, digest]
+        for sample in samples:
+            try:
+                rendered = renderer.render(template, sample)
+                if template.endswith(".json"):
+                    json.loads(rendered)
+            except TemplateError as exc:
+                raise loaded.error(("templates",), str(exc)) from None
+            except ValueError as exc:
+                raise loaded.error(
+                    ("templates",), f"template {template!r} is not valid JSON: {exc}"
+                ) from None

@@ -49,7 +49,14 @@ def render_status(config: Config, store: Store, now: datetime | None = None) -> 
     for name, channel in config.channels.items():
         pending, failing = store.pending_count(name)
         failing_note = f" ({failing} failed at least once)" if failing else ""
-        lines.append(f"  {name} ({channel.type}): {pending} pending{failing_note}")
+        dead = store.dead_letters(name, 5)
+        dead_note = f", {len(dead)}{'+' if len(dead) == 5 else ''} dead-lettered" if dead else ""
+        lines.append(f"  {name} ({channel.type}): {pending} pending{failing_note}{dead_note}")
+        for letter in dead:
+            when = _when(datetime.fromtimestamp(letter.at, UTC))
+            lines.append(
+                f"    dead {when} alert {letter.id} after {letter.attempts} attempts: {letter.error}"
+            )
     lines.append("recent alerts:")
     recent = store.recent_alerts(10)
     if not recent:

@@ -107,7 +107,7 @@ def test_smtp_refusing_and_webhook_failing_keep_the_alert_pending_until_next_run
     webhook.responses = [500]
     first = run_newswatch("run", "--once", cwd=workdir, web=web)
     assert first.code == 0, first.stderr
-    assert "kept for the next attempt" in first.stderr
+    assert "not delivered (attempt 1), retrying in" in first.stderr
     assert_clean_failure(first.stderr)
     assert smtp.messages == []
     [failed_post] = webhook.wait_for(1)
@@ -133,7 +133,7 @@ def test_smtp_server_down_then_up_delivers_exactly_once(
     smtp.stop()
     down = run_newswatch("run", "--once", cwd=workdir, web=web)
     assert down.code == 0, down.stderr
-    assert "SMTP" in down.stderr and "kept for the next attempt" in down.stderr
+    assert "SMTP" in down.stderr and "not delivered (attempt 1), retrying in" in down.stderr
     smtp.start()
     up = run_newswatch("run", "--once", cwd=workdir, web=web)
     assert up.code == 0, up.stderr

@@ -55,8 +55,8 @@ def test_a_pair_is_claimed_once_and_its_alert_queued_for_each_channel(make_store
     assert not store.claim("palmyra", URL, alert(), ["mail", "hook"])
     assert store.is_claimed("palmyra", URL)
     assert not store.is_claimed("other-watch", URL)
-    assert [p.id for p in store.pending("mail")] == ["a1"]
-    assert [p.payload for p in store.pending("hook")] == [alert()]
+    assert [e.id for e in store.take_due("mail", "w1", time.time(), 300)] == ["a1"]
+    assert [e.payload for e in store.take_due("hook", "w1", time.time(), 300)] == [alert()]
 
 
 def test_concurrent_claims_of_one_pair_succeed_exactly_once(make_store) -> None:
@@ -74,19 +74,69 @@ def test_concurrent_claims_of_one_pair_succeed_exactly_once(make_store) -> None:
     for thread in threads:
         thread.join()
     assert sorted(results) == [False] * 7 + [True]
-    assert len(stores[0].pending("mail")) == 1
+    assert len(stores[0].take_due("mail", "w1", time.time(), 300)) == 1
 
 
-def test_delivery_is_acknowledged_per_channel_and_failures_counted(make_store) -> None:
+def test_outbox_acks_per_channel_and_schedules_retries(make_store) -> None:
     store = make_store()
     store.claim("palmyra", URL, alert(), ["mail", "hook"])
-    store.failed("a1", "mail", "SMTP 451")
-    store.failed("a1", "mail", "SMTP 451")
-    [pending] = store.pending("mail")
-    assert pending.attempts == 2
-    store.delivered("a1", "mail")
-    assert store.pending("mail") == []
-    assert [p.id for p in store.pending("hook")] == ["a1"]
+    now = time.time()
+    [entry] = store.take_due("mail", "w1", now, 300)
+    store.retry_later(entry, now + 60, "SMTP 451", now)
+    assert store.take_due("mail", "w1", now + 30, 300) == []  # waiting out its backoff
+    [again] = store.take_due("mail", "w1", now + 30, 300, ignore_schedule=True)
+    assert again.attempts == 1 and again.first_failure == pytest.approx(now)
+    [due] = store.take_due("mail", "w1", now + 61, 300)
+    assert store.pending_count("mail") == (1, 1)
+    store.ack(due)
+    assert store.take_due("mail", "w1", now + 62, 300) == []
+    assert store.pending_count("mail") == (0, 0)
+    assert [e.id for e in store.take_due("hook", "w1", now, 300)] == ["a1"]
+
+
+def test_unacknowledged_entries_return_to_their_consumer_at_once_and_to_others_when_stale(
+    make_store,
+) -> None:
+    store = make_store()
+    store.claim("palmyra", URL, alert(), ["mail"])
+    now = time.time()
+    assert [e.id for e in store.take_due("mail", "crashed", now, 300)] == ["a1"]
+    # the same consumer (restarted after a crash) gets it again at once
+    assert [e.id for e in store.take_due("mail", "crashed", time.time(), 300)] == ["a1"]
+    # another consumer only once it has been idle for stale_after
+    assert store.take_due("mail", "other", time.time(), 300) == []
+    time.sleep(1.2)
+    assert [e.id for e in store.take_due("mail", "other", time.time(), 1.0)] == ["a1"]
+
+
+def test_dead_letters_leave_the_outbox_and_are_listed(make_store) -> None:
+    store = make_store()
+    store.claim("palmyra", URL, alert(), ["hook"])
+    now = time.time()
+    [entry] = store.take_due("hook", "w1", now, 300)
+    store.dead_letter(entry, "webhook answered HTTP 410", now)
+    assert store.take_due("hook", "w1", now, 300, ignore_schedule=True) == []
+    [letter] = store.dead_letters("hook")
+    assert (letter.id, letter.error, letter.attempts) == ("a1", "webhook answered HTTP 410", 1)
+    assert letter.payload == alert()
+
+
+def test_digest_buckets_collect_then_close_into_one_outbox_entry(make_store) -> None:
+    store = make_store()
+    due = time.time() + 3600
+    for n in range(3):
+        store.claim("palmyra", f"{URL}?n={n}", alert(f"a{n}"), ["mail"], digest_due=due)
+    assert store.take_due("mail", "w1", time.time(), 300, ignore_schedule=True) == []
+    assert store.due_digests(time.time()) == []
+    assert store.due_digests(due + 1) == [("palmyra", pytest.approx(due, abs=1))]
+    [(watch, bucket)] = store.due_digests(due + 1)
+    assert [a["id"] for a in store.digest_alerts(watch, bucket)] == ["a0", "a1", "a2"]
+    digest = {"id": "d1", "watch": "palmyra", "alerts": store.digest_alerts(watch, bucket)}
+    store.close_digest(watch, bucket, digest, ["mail"])
+    store.close_digest(watch, bucket, digest, ["mail"])  # closing twice queues it once
+    assert store.due_digests(due + 1) == []
+    [entry] = store.take_due("mail", "w1", time.time(), 300)
+    assert entry.id == "d1" and len(entry.payload["alerts"]) == 3
 
 
 def test_state_survives_reopening(make_store) -> None:
@@ -97,7 +147,7 @@ def test_state_survives_reopening(make_store) -> None:
     second = make_store()
     assert second.is_seen(URL)
     assert not second.claim("palmyra", URL, alert(), ["mail"])
-    assert [p.id for p in second.pending("mail")] == ["a1"]
+    assert [e.id for e in second.take_due("mail", "w1", time.time(), 300)] == ["a1"]
 
 
 def test_unreachable_redis_is_a_store_error() -> None:

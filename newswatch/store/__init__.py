@@ -1,8 +1,14 @@
 """Where newswatch remembers what it has seen and sent: Redis, or an embedded store.
 
 Both backends keep the same promises (SPEC §4): a seen article is remembered for ``retention``; a
-(watch, article) pair is claimed at most once, and the claim, the alert and its pending
-deliveries are written in one atomic step, so a crash can neither lose an alert nor send it twice.
+(watch, article) pair is claimed at most once, and the claim, the alert and its outbox entries
+(one per channel, or one place in the watch's digest) are written in one atomic step, so a crash
+can neither lose an alert nor create it twice.
+
+The outbox is at-least-once: ``take_due`` leases entries to a named consumer, and an entry leaves
+the outbox only through ``ack`` (the server accepted it) or ``dead_letter``. Entries a consumer
+took and never acknowledged (it crashed) are taken again by the same consumer at once, and by
+any other consumer once they have been idle for ``stale_after`` seconds.
 """
 
 from __future__ import annotations
@@ -12,19 +18,31 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-__all__ = ["DEFAULT_STATE_DIR", "PendingAlert", "Store", "open_store"]
+__all__ = ["DEFAULT_STATE_DIR", "DeadLetter", "OutboxEntry", "Store", "open_store"]
 
 DEFAULT_STATE_DIR = Path("newswatch-state")
 
 
 @dataclass(frozen=True)
-class PendingAlert:
+class OutboxEntry:
     """An alert waiting for one channel; ``attempts`` counts failed sends so far."""
 
     id: str
     channel: str
     payload: dict[str, Any]
+    attempts: int = 0
+    first_failure: float | None = None  # epoch seconds of the first failed send
+    handle: str = ""  # the backend's own reference (stream entry id, row id)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    id: str
+    channel: str
+    error: str
     attempts: int
+    at: float
+    payload: dict[str, Any] | None
 
 
 class Store(Protocol):
@@ -40,14 +58,46 @@ class Store(Protocol):
 
     def is_claimed(self, watch: str, url: str) -> bool: ...
 
-    def claim(self, watch: str, url: str, alert: dict[str, Any], channels: list[str]) -> bool:
-        """Claim (watch, url) and queue ``alert`` for ``channels``; False if already claimed."""
+    def claim(
+        self,
+        watch: str,
+        url: str,
+        alert: dict[str, Any],
+        channels: list[str],
+        digest_due: float | None = None,
+    ) -> bool:
+        """Claim (watch, url) and queue ``alert`` for ``channels`` (or, with ``digest_due``, into
+        the watch's digest that is due then); False if the pair was already claimed."""
 
-    def pending(self, channel: str) -> list[PendingAlert]: ...
+    def take_due(
+        self,
+        channel: str,
+        consumer: str,
+        now: float,
+        stale_after: float,
+        ignore_schedule: bool = False,
+    ) -> list[OutboxEntry]:
+        """Lease the channel's entries whose next attempt is due (all of them when
+        ``ignore_schedule``) to ``consumer``."""
 
-    def delivered(self, alert_id: str, channel: str) -> None: ...
+    def ack(self, entry: OutboxEntry) -> None:
+        """The channel accepted the alert: it leaves the outbox."""
 
-    def failed(self, alert_id: str, channel: str, error: str) -> None: ...
+    def retry_later(self, entry: OutboxEntry, at: float, error: str, now: float) -> None: ...
+
+    def dead_letter(self, entry: OutboxEntry, error: str, now: float) -> None: ...
+
+    def dead_letters(self, channel: str, limit: int = 20) -> list[DeadLetter]: ...
+
+    def due_digests(self, now: float) -> list[tuple[str, float]]:
+        """(watch, due time) of every digest whose time has come."""
+
+    def digest_alerts(self, watch: str, due: float) -> list[dict[str, Any]]: ...
+
+    def close_digest(
+        self, watch: str, due: float, digest: dict[str, Any], channels: list[str]
+    ) -> None:
+        """Queue the digest alert for ``channels`` and drop the collected alerts, atomically."""
 
     def fingerprints(self, scope: str) -> list[int]:
         """Content fingerprints remembered in ``scope`` (a watch in an outlet) within retention."""

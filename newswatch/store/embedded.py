@@ -1,7 +1,9 @@
 """The embedded store: SQLite in a folder, so a first run needs no server.
 
-SQLite gives the same atomic claim as Redis's Lua script (one IMMEDIATE transaction) and is safe
-for several processes on one machine. Expired rows are purged when the store opens.
+SQLite gives the same atomic steps as Redis's Lua scripts (one IMMEDIATE transaction each) and
+is safe for several processes on one machine. The outbox is a table whose rows are leased to a
+consumer by name, with the same recovery rules as the Redis stream's consumer group. Expired
+rows are purged when the store opens.
 """
 
 from __future__ import annotations
@@ -9,12 +11,14 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from newswatch.errors import StoreError
-from newswatch.store import PendingAlert
+from newswatch.store import DeadLetter, OutboxEntry
 
 __all__ = ["EmbeddedStore"]
 
@@ -26,10 +30,17 @@ CREATE TABLE IF NOT EXISTS claims (
     PRIMARY KEY (watch, url));
 CREATE TABLE IF NOT EXISTS alerts (
     id TEXT PRIMARY KEY, payload TEXT NOT NULL, expires REAL NOT NULL, created REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS pending (
+CREATE TABLE IF NOT EXISTS outbox (
     channel TEXT NOT NULL, alert_id TEXT NOT NULL, created REAL NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0, first_failure REAL, next_attempt REAL NOT NULL DEFAULT 0,
+    last_error TEXT, owner TEXT, leased_at REAL,
     PRIMARY KEY (channel, alert_id));
+CREATE TABLE IF NOT EXISTS dead (
+    channel TEXT NOT NULL, alert_id TEXT NOT NULL, error TEXT NOT NULL, attempts INTEGER NOT NULL,
+    at REAL NOT NULL, PRIMARY KEY (channel, alert_id));
+CREATE TABLE IF NOT EXISTS digests (
+    watch TEXT NOT NULL, due REAL NOT NULL, alert_id TEXT NOT NULL, added REAL NOT NULL,
+    PRIMARY KEY (watch, due, alert_id));
 CREATE TABLE IF NOT EXISTS fingerprints (
     scope TEXT NOT NULL, fingerprint TEXT NOT NULL, expires REAL NOT NULL,
     PRIMARY KEY (scope, fingerprint));
@@ -61,6 +72,8 @@ class EmbeddedStore:
     def ping(self) -> None:
         self._run("SELECT 1")
 
+    # --- seen articles and claims ----------------------------------------------------------------
+
     def is_seen(self, url: str) -> bool:
         return self.seen_version(url) is not None
 
@@ -87,54 +100,146 @@ class EmbeddedStore:
         )
         return row.fetchone() is not None
 
-    def claim(self, watch: str, url: str, alert: dict[str, Any], channels: list[str]) -> bool:
+    def claim(
+        self,
+        watch: str,
+        url: str,
+        alert: dict[str, Any],
+        channels: list[str],
+        digest_due: float | None = None,
+    ) -> bool:
         now = time.time()
-        try:
-            self.db.execute("BEGIN IMMEDIATE")
-            try:
-                self.db.execute(
-                    "DELETE FROM claims WHERE watch = ? AND url = ? AND expires <= ?",
-                    (watch, url, now),
-                )
-                inserted = self.db.execute(
-                    "INSERT OR IGNORE INTO claims VALUES (?, ?, ?, ?)",
-                    (watch, url, alert["id"], now + self.ttl),
-                ).rowcount
-                if inserted:
+        with self._transaction():
+            self.db.execute(
+                "DELETE FROM claims WHERE watch = ? AND url = ? AND expires <= ?", (watch, url, now)
+            )
+            inserted = self.db.execute(
+                "INSERT OR IGNORE INTO claims VALUES (?, ?, ?, ?)",
+                (watch, url, alert["id"], now + self.ttl),
+            ).rowcount
+            if inserted:
+                self._put_alert(alert, now)
+                if digest_due is not None:
                     self.db.execute(
-                        "INSERT OR REPLACE INTO alerts VALUES (?, ?, ?, ?)",
-                        (alert["id"], json.dumps(alert, ensure_ascii=False), now + self.ttl, now),
+                        "INSERT OR IGNORE INTO digests VALUES (?, ?, ?, ?)",
+                        (watch, digest_due, alert["id"], now),
                     )
-                    self.db.executemany(
-                        "INSERT OR IGNORE INTO pending (channel, alert_id, created) VALUES (?, ?, ?)",
-                        [(channel, alert["id"], now) for channel in channels],
-                    )
-                self.db.execute("COMMIT")
-            except BaseException:
-                self.db.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as exc:
-            raise StoreError(f"embedded store failed: {exc}") from None
+                else:
+                    self._enqueue(alert["id"], channels, now)
         return bool(inserted)
 
-    def pending(self, channel: str) -> list[PendingAlert]:
-        rows = self._run(
-            "SELECT p.alert_id, a.payload, p.attempts FROM pending p JOIN alerts a ON a.id = p.alert_id"
-            " WHERE p.channel = ? ORDER BY p.created, p.alert_id",
-            channel,
-        ).fetchall()
-        return [PendingAlert(i, channel, json.loads(payload), n) for i, payload, n in rows]
+    # --- outbox ----------------------------------------------------------------------------------
 
-    def delivered(self, alert_id: str, channel: str) -> None:
-        self._run("DELETE FROM pending WHERE channel = ? AND alert_id = ?", channel, alert_id)
+    def take_due(
+        self,
+        channel: str,
+        consumer: str,
+        now: float,
+        stale_after: float,
+        ignore_schedule: bool = False,
+    ) -> list[OutboxEntry]:
+        due_by = float("inf") if ignore_schedule else now
+        with self._transaction():
+            self.db.execute(
+                "UPDATE outbox SET owner = ?, leased_at = ? WHERE channel = ? AND next_attempt <= ?"
+                " AND (owner IS NULL OR owner = ? OR leased_at < ?)",
+                (consumer, now, channel, due_by, consumer, now - stale_after),
+            )
+            rows = self.db.execute(
+                "SELECT o.alert_id, a.payload, o.attempts, o.first_failure, o.rowid FROM outbox o"
+                " LEFT JOIN alerts a ON a.id = o.alert_id"
+                " WHERE o.channel = ? AND o.owner = ? AND o.next_attempt <= ?"
+                " ORDER BY o.created, o.alert_id",
+                (channel, consumer, due_by),
+            ).fetchall()
+        entries = []
+        for alert_id, payload, attempts, first_failure, rowid in rows:
+            entry = OutboxEntry(alert_id, channel, {}, attempts, first_failure, str(rowid))
+            if payload is None:  # expired past retention: nothing left to send
+                self.ack(entry)
+                continue
+            entries.append(
+                OutboxEntry(
+                    alert_id, channel, json.loads(payload), attempts, first_failure, str(rowid)
+                )
+            )
+        return entries
 
-    def failed(self, alert_id: str, channel: str, error: str) -> None:
+    def ack(self, entry: OutboxEntry) -> None:
+        self._run("DELETE FROM outbox WHERE channel = ? AND alert_id = ?", entry.channel, entry.id)
+
+    def retry_later(self, entry: OutboxEntry, at: float, error: str, now: float) -> None:
         self._run(
-            "UPDATE pending SET attempts = attempts + 1, last_error = ? WHERE channel = ? AND alert_id = ?",
+            "UPDATE outbox SET attempts = attempts + 1, first_failure = COALESCE(first_failure, ?),"
+            " next_attempt = ?, last_error = ?, owner = NULL, leased_at = NULL"
+            " WHERE channel = ? AND alert_id = ?",
+            now,
+            at,
             error,
-            channel,
-            alert_id,
+            entry.channel,
+            entry.id,
         )
+
+    def dead_letter(self, entry: OutboxEntry, error: str, now: float) -> None:
+        with self._transaction():
+            self.db.execute(
+                "INSERT OR REPLACE INTO dead VALUES (?, ?, ?, ?, ?)",
+                (entry.channel, entry.id, error, entry.attempts + 1, now),
+            )
+            self.db.execute(
+                "DELETE FROM outbox WHERE channel = ? AND alert_id = ?", (entry.channel, entry.id)
+            )
+
+    def dead_letters(self, channel: str, limit: int = 20) -> list[DeadLetter]:
+        rows = self._run(
+            "SELECT d.alert_id, d.error, d.attempts, d.at, a.payload FROM dead d"
+            " LEFT JOIN alerts a ON a.id = d.alert_id WHERE d.channel = ? ORDER BY d.at DESC LIMIT ?",
+            channel,
+            limit,
+        ).fetchall()
+        return [
+            DeadLetter(i, channel, error, n, at, json.loads(payload) if payload else None)
+            for i, error, n, at, payload in rows
+        ]
+
+    def pending_count(self, channel: str) -> tuple[int, int]:
+        row = self._run(
+            "SELECT COUNT(*), COALESCE(SUM(attempts > 0), 0) FROM outbox WHERE channel = ?",
+            channel,
+        ).fetchone()
+        return int(row[0]), int(row[1])
+
+    # --- digests ---------------------------------------------------------------------------------
+
+    def due_digests(self, now: float) -> list[tuple[str, float]]:
+        rows = self._run(
+            "SELECT DISTINCT watch, due FROM digests WHERE due <= ? ORDER BY due", now
+        ).fetchall()
+        return [(watch, float(due)) for watch, due in rows]
+
+    def digest_alerts(self, watch: str, due: float) -> list[dict[str, Any]]:
+        rows = self._run(
+            "SELECT a.payload FROM digests d JOIN alerts a ON a.id = d.alert_id"
+            " WHERE d.watch = ? AND d.due = ? ORDER BY d.added, d.alert_id",
+            watch,
+            due,
+        ).fetchall()
+        return [json.loads(payload) for (payload,) in rows]
+
+    def close_digest(
+        self, watch: str, due: float, digest: dict[str, Any], channels: list[str]
+    ) -> None:
+        now = time.time()
+        with self._transaction():
+            exists = self.db.execute(
+                "SELECT 1 FROM alerts WHERE id = ?", (digest["id"],)
+            ).fetchone()
+            if not exists:
+                self._put_alert(digest, now)
+                self._enqueue(digest["id"], channels, now)
+            self.db.execute("DELETE FROM digests WHERE watch = ? AND due = ?", (watch, due))
+
+    # --- fingerprints, outlet status, validators, recent alerts ----------------------------------
 
     def fingerprints(self, scope: str) -> list[int]:
         rows = self._run(
@@ -151,13 +256,6 @@ class EmbeddedStore:
             str(fingerprint),
             time.time() + self.ttl,
         )
-
-    def pending_count(self, channel: str) -> tuple[int, int]:
-        row = self._run(
-            "SELECT COUNT(*), COALESCE(SUM(attempts > 0), 0) FROM pending WHERE channel = ?",
-            channel,
-        ).fetchone()
-        return int(row[0]), int(row[1])
 
     def recent_alerts(self, limit: int = 20) -> list[dict[str, Any]]:
         rows = self._run(
@@ -197,12 +295,41 @@ class EmbeddedStore:
     def close(self) -> None:
         self.db.close()
 
+    # --- internals -------------------------------------------------------------------------------
+
+    def _put_alert(self, alert: dict[str, Any], now: float) -> None:
+        self.db.execute(
+            "INSERT OR REPLACE INTO alerts VALUES (?, ?, ?, ?)",
+            (alert["id"], json.dumps(alert, ensure_ascii=False), now + self.ttl, now),
+        )
+
+    def _enqueue(self, alert_id: str, channels: list[str], now: float) -> None:
+        self.db.executemany(
+            "INSERT OR IGNORE INTO outbox (channel, alert_id, created) VALUES (?, ?, ?)",
+            [(channel, alert_id, now) for channel in channels],
+        )
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One IMMEDIATE transaction: the write lock is taken up front, so steps cannot interleave."""
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise StoreError(f"embedded store failed: {exc}") from None
+
     def _purge(self) -> None:
         now = time.time()
         for table in ("seen", "claims", "validators", "fingerprints"):
             self._run(f"DELETE FROM {table} WHERE expires <= ?", now)
         self._run(
-            "DELETE FROM alerts WHERE expires <= ? AND id NOT IN (SELECT alert_id FROM pending)",
+            "DELETE FROM alerts WHERE expires <= ? AND id NOT IN (SELECT alert_id FROM outbox)"
+            " AND id NOT IN (SELECT alert_id FROM digests)",
             now,
         )
 
