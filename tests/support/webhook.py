@@ -52,6 +52,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "text/plain; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
+        if status >= 400:
+            for name, value in self.server.owner.error_headers.items():
+                self.send_header(name, value)
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
@@ -108,6 +111,7 @@ class WebhookReceiver:
     def __init__(self, path: str = "/hook", responses: list[int] | None = None) -> None:
         self.path = path
         self.responses: list[int] = list(responses or [])
+        self.error_headers: dict[str, str] = {}  # sent with every error status, e.g. Retry-After
         self._posts: list[ReceivedPost] = []
         self._cond = threading.Condition()
         self._httpd: _ReceiverHTTPServer | None = None
