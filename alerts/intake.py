@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from alerts.matcher import CompiledQuery, Match, NormalizedArticle, compile_query
+from alerts.matcher import Match, NormalizedArticle
 from alerts.query import parse_query
+from alerts.watchset import WatchSet
 from newswatch.article import Article
 from newswatch.config import Config
 from newswatch.identity import alert_id
@@ -58,9 +59,8 @@ def build_alert(
 
 
 @dataclass(frozen=True)
-class _CompiledWatch:
+class _Watch:
     name: str
-    query: CompiledQuery
     outlets: frozenset[str] | None
     channels: list[str]
 
@@ -75,15 +75,18 @@ class AlertIntake:
         self.store = store
         self.max_age: timedelta = config.max_age
         self.clock = clock
-        self.watches = [
-            _CompiledWatch(
+        self.watches = {
+            name: _Watch(
                 name=name,
-                query=compile_query(parse_query(watch.query)),
                 outlets=frozenset(watch.outlets) if watch.outlets is not None else None,
                 channels=list(watch.notify),
             )
             for name, watch in config.watches.items()
-        ]
+        }
+        # One automaton over every watch: an article costs one scan, not one per watch.
+        self.watchset = WatchSet(
+            {name: parse_query(watch.query) for name, watch in config.watches.items()}
+        )
 
     def is_too_old(self, article: Article) -> bool:
         """Old articles are remembered, never alerted, so a new watch or outlet does not flood."""
@@ -96,12 +99,14 @@ class AlertIntake:
             article.title, article.text
         )  # once, for all watches
         found = []
-        for watch in self.watches:
+        # Outlet filters apply to the results, so one automaton serves every outlet; a watch
+        # of another outlet costs a matcher run only when its terms occur in the article.
+        for name, matches in self.watchset.matches_normalized(normalized).items():
+            watch = self.watches[name]
             if watch.outlets is not None and article.outlet not in watch.outlets:
                 continue
-            matches = watch.query.match_normalized(normalized)
             if matches:
-                found.append((build_alert(watch.name, article, matches, now), watch.channels))
+                found.append((build_alert(name, article, matches, now), watch.channels))
         return found
 
     def admit(self, article: Article) -> list[dict[str, Any]]:
