@@ -25,9 +25,9 @@ import httpx
 
 from alerts.digest import build_digest
 from alerts.email import build_message, send_email
-from alerts.intake import format_time
 from alerts.render import Renderer
 from alerts.webhook import post_webhook
+from newswatch.article import format_time
 from newswatch.config import Config, ConsoleChannel, EmailChannel, WebhookChannel
 from newswatch.errors import DeliveryError, PermanentDeliveryError
 from newswatch.store import OutboxEntry, Store

@@ -11,7 +11,7 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from alerts.intake import format_time
+from newswatch.article import format_time
 
 __all__ = ["build_digest", "digest_due"]
 

@@ -7,27 +7,25 @@ is stored before anything tries to send it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from alerts.digest import digest_due
+from alerts.fingerprint import fingerprint, is_copy
 from alerts.matcher import Match, NormalizedArticle
 from alerts.query import parse_query
 from alerts.watchset import WatchSet
-from newswatch.article import Article
+from newswatch.article import Article, format_time
 from newswatch.config import Config
 from newswatch.identity import alert_id
 from newswatch.store import Store
 
-__all__ = ["AlertIntake", "build_alert", "format_time"]
+__all__ = ["AlertIntake", "build_alert"]
 
-
-def format_time(moment: datetime | None) -> str | None:
-    """SPEC §5 timestamps: UTC, seconds, a trailing Z."""
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+logger = logging.getLogger("newswatch.alerts")
 
 
 def build_alert(
@@ -63,6 +61,7 @@ class _Watch:
     name: str
     outlets: frozenset[str] | None
     channels: list[str]
+    digest: str
 
 
 class AlertIntake:
@@ -80,6 +79,7 @@ class AlertIntake:
                 name=name,
                 outlets=frozenset(watch.outlets) if watch.outlets is not None else None,
                 channels=list(watch.notify),
+                digest=watch.digest,
             )
             for name, watch in config.watches.items()
         }
@@ -92,12 +92,10 @@ class AlertIntake:
         """Old articles are remembered, never alerted, so a new watch or outlet does not flood."""
         return article.published is not None and article.published < self.clock() - self.max_age
 
-    def candidates(self, article: Article) -> list[tuple[dict[str, Any], list[str]]]:
-        """Every (alert, channels) this article would raise, claimed or not."""
+    def candidates(self, article: Article) -> list[tuple[dict[str, Any], _Watch]]:
+        """Every alert this article would raise, with its watch, claimed or not."""
         now = self.clock()
-        normalized = NormalizedArticle.from_text(
-            article.title, article.text
-        )  # once, for all watches
+        normalized = NormalizedArticle.from_text(article.title, article.text)  # once, for all
         found = []
         # Outlet filters apply to the results, so one automaton serves every outlet; a watch
         # of another outlet costs a matcher run only when its terms occur in the article.
@@ -106,25 +104,53 @@ class AlertIntake:
             if watch.outlets is not None and article.outlet not in watch.outlets:
                 continue
             if matches:
-                found.append((build_alert(name, article, matches, now), watch.channels))
+                found.append((build_alert(name, article, matches, now), watch))
         return found
 
     def admit(self, article: Article) -> list[dict[str, Any]]:
-        """Claim and queue the article's new alerts; returns those that were new."""
+        """Claim and queue the article's new alerts (or add them to their watch's digest);
+        returns those that were new."""
         if self.is_too_old(article):
             return []
-        return [
-            alert
-            for alert, channels in self.candidates(article)
-            if self.store.claim(alert["watch"], article.url, alert, channels)
-        ]
+        candidates = self.candidates(article)
+        content = fingerprint(article.title, article.text) if candidates else ""
+        admitted = []
+        for alert, watch in candidates:
+            if self._already_alerted(watch, article, content):
+                continue
+            due = digest_due(watch.digest, self.clock())
+            if self.store.claim(
+                watch.name, article.url, alert, watch.channels, due.timestamp() if due else None
+            ):
+                self.store.remember_fingerprint(_scope(watch, article), content)
+                admitted.append(alert)
+        return admitted
 
     def preview(self, article: Article) -> list[dict[str, Any]]:
         """What ``admit`` would queue, without writing anything (``crawl --dry-run``)."""
         if self.is_too_old(article):
             return []
+        candidates = self.candidates(article)
+        content = fingerprint(article.title, article.text) if candidates else ""
         return [
             alert
-            for alert, _ in self.candidates(article)
-            if not self.store.is_claimed(alert["watch"], article.url)
+            for alert, watch in candidates
+            if not self._already_alerted(watch, article, content)
         ]
+
+    def _already_alerted(self, watch: _Watch, article: Article, content: str) -> bool:
+        """This article, or a re-published copy of it in the same outlet, alerted the watch."""
+        if self.store.is_claimed(watch.name, article.url):
+            return True
+        if is_copy(content, self.store.fingerprints(_scope(watch, article))):
+            logger.info(
+                "watch %s: %s is a copy of an article already alerted; not alerted again",
+                watch.name,
+                article.url,
+            )
+            return True
+        return False
+
+
+def _scope(watch: _Watch, article: Article) -> str:
+    return f"{watch.name}\x1f{article.outlet}"

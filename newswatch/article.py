@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-__all__ = ["Article", "is_unseen", "version_of"]
+__all__ = ["Article", "format_time", "is_unseen", "version_of"]
 
 
 @dataclass(frozen=True)
@@ -26,9 +26,14 @@ class Article:
         return version_of(self.updated)
 
 
+def format_time(moment: datetime | None) -> str | None:
+    """SPEC §5 timestamps: UTC, whole seconds, a trailing Z (sortable as text)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+
+
 def version_of(updated: datetime | None) -> str:
     """What the store remembers of a seen article: its last-changed time, sortable as text."""
-    return updated.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if updated else ""
+    return format_time(updated) or ""
 
 
 def is_unseen(seen_version: str | None, updated: datetime | None) -> bool:

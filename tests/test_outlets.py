@@ -222,3 +222,25 @@ def test_stats_of_each_crawl_are_in_the_log(
     assert result.code == 0, result.stderr
     assert "pressdesk: polled in" in result.stderr and "1 new articles, 1 alerts" in result.stderr
     assert "Dumping Scrapy stats" in result.stderr and "downloader/request_count" in result.stderr
+
+
+def test_republished_copy_under_another_url_does_not_alert_the_same_watch_again(
+    tmp_path: Path, web: MultiHostServer, smtp: SmtpSink, webhook: WebhookReceiver
+) -> None:
+    site = OutletSite(web, [PRIMARY, MIRROR])
+    site.add_article(PALMYRA)
+    write_config(tmp_path, config_text(None, smtp, webhook))
+    assert run_newswatch("run", "--once", cwd=tmp_path, web=web).code == 0
+    assert len(webhook.wait_for(1)) == 1
+
+    copy = replace(
+        PALMYRA,
+        path="/Detail/2026/11/28/world/palmyra-citadel.html",
+        paragraphs=["Updated: corrects spelling of a name.", *PALMYRA.paragraphs],
+    )
+    site.add_article(copy)
+    result = run_newswatch("run", "--once", cwd=tmp_path, web=web)
+    assert result.code == 0, result.stderr
+    assert "is a copy of an article already alerted" in result.stderr
+    assert [r.path for r in web.requests].count(copy.path) == 1  # fetched, compared, not alerted
+    assert len(webhook.posts) == 1 and len(smtp.messages) == 1

@@ -164,9 +164,9 @@ def test_unusable_state_folder_is_a_store_error(tmp_path: Path) -> None:
 
 def test_fingerprints_are_kept_per_scope_for_retention(make_store) -> None:
     store = make_store(timedelta(seconds=2))
-    store.remember_fingerprint("palmyra:presstv", 2**63 + 5)
-    store.remember_fingerprint("palmyra:presstv", 7)
-    assert sorted(store.fingerprints("palmyra:presstv")) == [7, 2**63 + 5]
+    store.remember_fingerprint("palmyra:presstv", "00ff" * 128)
+    store.remember_fingerprint("palmyra:presstv", "a1b2" * 128)
+    assert sorted(store.fingerprints("palmyra:presstv")) == ["00ff" * 128, "a1b2" * 128]
     assert store.fingerprints("palmyra:other") == []
     time.sleep(2.5)
     assert store.fingerprints("palmyra:presstv") == []

@@ -99,10 +99,10 @@ class Store(Protocol):
     ) -> None:
         """Queue the digest alert for ``channels`` and drop the collected alerts, atomically."""
 
-    def fingerprints(self, scope: str) -> list[int]:
+    def fingerprints(self, scope: str) -> list[str]:
         """Content fingerprints remembered in ``scope`` (a watch in an outlet) within retention."""
 
-    def remember_fingerprint(self, scope: str, fingerprint: int) -> None: ...
+    def remember_fingerprint(self, scope: str, fingerprint: str) -> None: ...
 
     def pending_count(self, channel: str) -> tuple[int, int]:
         """(alerts pending, of which have failed at least once)."""

@@ -241,19 +241,19 @@ class EmbeddedStore:
 
     # --- fingerprints, outlet status, validators, recent alerts ----------------------------------
 
-    def fingerprints(self, scope: str) -> list[int]:
+    def fingerprints(self, scope: str) -> list[str]:
         rows = self._run(
             "SELECT fingerprint FROM fingerprints WHERE scope = ? AND expires > ?",
             scope,
             time.time(),
         ).fetchall()
-        return [int(value) for (value,) in rows]
+        return [str(value) for (value,) in rows]
 
-    def remember_fingerprint(self, scope: str, fingerprint: int) -> None:
+    def remember_fingerprint(self, scope: str, fingerprint: str) -> None:
         self._run(
             "INSERT OR REPLACE INTO fingerprints VALUES (?, ?, ?)",
             scope,
-            str(fingerprint),
+            fingerprint,
             time.time() + self.ttl,
         )
 

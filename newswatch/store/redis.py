@@ -280,17 +280,17 @@ class RedisStore:
         pipe.hdel(self._key("retry", channel), alert_id)
         self._call(pipe.execute)
 
-    def fingerprints(self, scope: str) -> list[int]:
+    def fingerprints(self, scope: str) -> list[str]:
         key = self._key("fp", scope)
         pipe = self.client.pipeline()
         pipe.zremrangebyscore(key, "-inf", time.time())  # members scored by their expiry
         pipe.zrange(key, 0, -1)
-        return [int(member) for member in self._call(pipe.execute)[1]]
+        return [str(member) for member in self._call(pipe.execute)[1]]
 
-    def remember_fingerprint(self, scope: str, fingerprint: int) -> None:
+    def remember_fingerprint(self, scope: str, fingerprint: str) -> None:
         key = self._key("fp", scope)
         pipe = self.client.pipeline()
-        pipe.zadd(key, {str(fingerprint): time.time() + self.ttl})
+        pipe.zadd(key, {fingerprint: time.time() + self.ttl})
         pipe.expire(key, self.ttl)
         self._call(pipe.execute)
 

@@ -1,0 +1,297 @@
+"""Delivery you can trust: every alert arrives exactly once per channel, whatever fails.
+
+Real aiosmtpd and HTTP receivers, real Redis and the embedded store. Crawls run through the real
+``newswatch`` command; the scenarios that need time to pass (backoff, 24 h, digests) drive the
+delivery worker in-process with a clock handed in, against the same store the command used.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from alerts.delivery import RETRY_WINDOW, ChannelSender, DeliveryWorker
+from alerts.render import Renderer
+from newswatch.config import load_config
+from newswatch.store import open_store
+from tests.e2e import MIRROR, PALMYRA, PRIMARY, config_text, run_newswatch, write_config
+from tests.support.outlet_site import FixtureArticle, OutletSite
+from tests.support.smtp import SmtpSink
+from tests.support.web import MultiHostServer
+from tests.support.webhook import WebhookReceiver
+
+pytestmark = pytest.mark.e2e
+
+TADMUR = FixtureArticle(
+    path="/Detail/2026/11/27/tadmur.html",
+    title="Museum staff return to Tadmur",
+    paragraphs=["Staff of the museum in Tadmur returned this week to catalogue the collection."],
+)
+
+
+@pytest.fixture(params=["redis", "embedded"])
+def store_url(request: pytest.FixtureRequest) -> str | None:
+    return str(request.getfixturevalue("redis_clean_url")) if request.param == "redis" else None
+
+
+@pytest.fixture
+def outlet(web: MultiHostServer) -> OutletSite:
+    site = OutletSite(web, [PRIMARY, MIRROR])
+    site.add_article(PALMYRA)
+    site.add_article(TADMUR)
+    return site
+
+
+def worker_for(folder: Path, clock: list[float], consumer: str = "in-process") -> DeliveryWorker:
+    config = load_config(folder / "newswatch.yaml").config
+    store = open_store(config.store, config.retention, folder / "newswatch-state")
+    sender = ChannelSender(config, Renderer.for_config(config), httpx.Client(trust_env=False))
+    return DeliveryWorker(store, sender, consumer, clock=lambda: clock[0], rng=lambda: 0.5)
+
+
+def test_servers_down_for_a_run_then_up_deliver_every_alert_exactly_once(
+    tmp_path: Path,
+    web: MultiHostServer,
+    outlet: OutletSite,
+    smtp: SmtpSink,
+    webhook: WebhookReceiver,
+    store_url: str | None,
+) -> None:
+    write_config(tmp_path, config_text(store_url, smtp, webhook))
+    smtp.stop()
+    webhook.stop()
+    down = run_newswatch("run", "--once", cwd=tmp_path, web=web)
+    assert down.code == 0, down.stderr
+    assert down.stderr.count("retrying in") == 4  # two alerts, two channels
+    smtp.start()
+    webhook.start()
+    up = run_newswatch("run", "--once", cwd=tmp_path, web=web)
+    assert up.code == 0, up.stderr
+    mails = smtp.wait_for(2)
+    posts = webhook.wait_for(2)
+    again = run_newswatch("run", "--once", cwd=tmp_path, web=web)
+    assert again.code == 0
+    assert len(smtp.messages) == 2 and len(webhook.posts) == 2
+    assert {m.message["Subject"] for m in mails} == {
+        f"[newswatch] palmyra: {PALMYRA.title}",
+        f"[newswatch] palmyra: {TADMUR.title}",
+    }
+    assert len({p.headers["x-newswatch-id"] for p in posts}) == 2
+
+
+def test_receiver_failing_twice_gets_the_same_alert_id_each_time_and_one_delivery(
+    tmp_path: Path, web: MultiHostServer, smtp: SmtpSink, webhook: WebhookReceiver
+) -> None:
+    OutletSite(web, [PRIMARY, MIRROR]).add_article(PALMYRA)
+    write_config(tmp_path, config_text(None, smtp, webhook))
+    webhook.responses = [500, 500]
+    for _ in range(4):
+        assert run_newswatch("run", "--once", cwd=tmp_path, web=web).code == 0
+    posts = webhook.posts
+    assert [p.status for p in posts] == [500, 500, 200]
+    assert len({p.headers["x-newswatch-id"] for p in posts}) == 1
+    assert len({p.body for p in posts}) == 1  # the very same body, so the same signature
+    assert len(smtp.messages) == 1
+
+
+def test_crash_between_send_and_acknowledgement_resends_once_with_the_same_ids(
+    tmp_path: Path,
+    web: MultiHostServer,
+    smtp: SmtpSink,
+    webhook: WebhookReceiver,
+    store_url: str | None,
+) -> None:
+    OutletSite(web, [PRIMARY, MIRROR]).add_article(PALMYRA)
+    write_config(tmp_path, config_text(store_url, smtp, webhook))
+    import os
+
+    os.environ["NEWSWATCH_CRASH_POINT"] = "after-send"
+    try:
+        crashed = run_newswatch("run", "--once", cwd=tmp_path, web=web)
+    finally:
+        del os.environ["NEWSWATCH_CRASH_POINT"]
+    assert crashed.code == -9  # killed right after the first send, before its acknowledgement
+    assert len(smtp.wait_for(1)) == 1 and webhook.posts == []
+
+    resumed = run_newswatch("run", "--once", cwd=tmp_path, web=web)
+    assert resumed.code == 0, resumed.stderr
+    first, second = smtp.wait_for(2)
+    assert first.message["Message-ID"] == second.message["Message-ID"]
+    [post] = webhook.wait_for(1)
+    assert second.message["Message-ID"] == f"<{post.headers['x-newswatch-id']}@newswatch>"
+    assert run_newswatch("run", "--once", cwd=tmp_path, web=web).code == 0
+    assert len(smtp.messages) == 2 and len(webhook.posts) == 1
+
+
+def test_permanent_refusal_is_dead_lettered_at_once_and_shown(
+    tmp_path: Path, web: MultiHostServer, smtp: SmtpSink, webhook: WebhookReceiver
+) -> None:
+    OutletSite(web, [PRIMARY, MIRROR]).add_article(PALMYRA)
+    write_config(tmp_path, config_text(None, smtp, webhook))
+    webhook.responses = [410]
+    first = run_newswatch("run", "--once", cwd=tmp_path, web=web)
+    assert first.code == 0
+    assert "dead-lettered after 1 attempts: webhook http://127.0.0.1" in first.stderr
+    assert run_newswatch("run", "--once", cwd=tmp_path, web=web).code == 0
+    assert len(webhook.posts) == 1  # never retried
+    assert len(smtp.messages) == 1  # the other channel is independent
+    status = run_newswatch("status", cwd=tmp_path)
+    assert "siem (webhook): 0 pending, 1 dead-lettered" in status.stdout
+    assert "HTTP 410" in status.stdout
+
+
+def test_backoff_retry_after_and_the_24_hour_limit(
+    tmp_path: Path, web: MultiHostServer, smtp: SmtpSink, webhook: WebhookReceiver
+) -> None:
+    OutletSite(web, [PRIMARY, MIRROR]).add_article(PALMYRA)
+    write_config(tmp_path, config_text(None, smtp, webhook))
+    webhook.stop()
+    assert (
+        run_newswatch("crawl", "pressdesk", cwd=tmp_path, web=web).code == 0
+    )  # queued, fails once
+    webhook.start()
+    now = [time.time() + 60]  # past the first backoff (15 to 30 s)
+    worker = worker_for(tmp_path, now)
+
+    webhook.responses = [429]
+    webhook.error_headers = {"Retry-After": "600"}
+    report = worker.run_once()
+    assert report.failed == 1 and len(webhook.posts) == 1
+    now[0] += 300  # the backoff alone (60 s at the second failure) would be over
+    assert worker.run_once().failed == 0 and len(webhook.posts) == 1  # still honouring Retry-After
+    now[0] += 301
+    webhook.responses = [503] * 100
+    worker.run_once()
+    assert len(webhook.posts) == 2
+
+    # failing for 24 h: dead letter
+    while now[0] < time.time() + RETRY_WINDOW + 3600:
+        now[0] += 3600
+        worker.run_once()
+    [letter] = worker.store.dead_letters("siem")
+    assert "still failing after 24 h" in letter.error
+    assert worker.store.pending_count("siem") == (0, 0)
+    tries = len(webhook.posts)
+    assert 20 < tries < 40  # hourly at most once the backoff reached its cap
+    worker.store.close()
+
+
+def test_digest_collects_across_runs_and_a_restart_then_sends_one_message(
+    tmp_path: Path,
+    web: MultiHostServer,
+    outlet: OutletSite,
+    smtp: SmtpSink,
+    webhook: WebhookReceiver,
+    store_url: str | None,
+) -> None:
+    config = config_text(store_url, smtp, webhook).replace(
+        "notify: [analysts, siem]", "notify: [analysts, siem]\n            digest: hourly"
+    )
+    write_config(tmp_path, config)
+    first = run_newswatch("run", "--once", cwd=tmp_path, web=web)
+    assert first.code == 0, first.stderr
+    outlet.add_article(
+        FixtureArticle(
+            path="/Detail/2026/11/27/palmyra-2.html",
+            title="Palmyra theatre survey begins",
+            paragraphs=["Engineers began a survey of the theatre of Palmyra on Friday morning."],
+        )
+    )
+    second = run_newswatch("run", "--once", cwd=tmp_path, web=web)  # a new process: a restart
+    assert second.code == 0, second.stderr
+    assert smtp.messages == [] and webhook.posts == []
+
+    next_hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    now = [next_hour.timestamp() + 1]
+    worker = worker_for(tmp_path, now)
+    report = worker.run_once()
+    assert report.sent == 2
+    [mail] = smtp.wait_for(1)
+    assert mail.message["Subject"] == "[newswatch] palmyra: 3 new articles"
+    text = mail.message.get_body(("plain",)).get_content()
+    for title in (PALMYRA.title, TADMUR.title, "Palmyra theatre survey begins"):
+        assert title in text
+    [post] = webhook.wait_for(1)
+    body = post.json()
+    assert body["digest"]["count"] == 3 and len(body["alerts"]) == 3
+    assert {a["article"]["title"] for a in body["alerts"]} >= {PALMYRA.title}
+    assert worker.run_once().sent == 0
+    worker.store.close()
+
+
+def test_hostile_title_escaped_one_line_subject_no_extra_header(
+    tmp_path: Path, web: MultiHostServer, smtp: SmtpSink, webhook: WebhookReceiver
+) -> None:
+    hostile = FixtureArticle(
+        path="/Detail/2026/11/27/hostile.html",
+        title='Palmyra <script>alert("x")</script>\r\nBcc: victim@example.org',
+        paragraphs=["Palmyra <img src=x onerror=alert(1)> was mentioned in a hostile page."],
+    )
+    OutletSite(web, [PRIMARY, MIRROR]).add_article(hostile)
+    write_config(tmp_path, config_text(None, smtp, webhook))
+    assert run_newswatch("run", "--once", cwd=tmp_path, web=web).code == 0
+    [mail] = smtp.wait_for(1)
+    message = mail.message
+    assert "\n" not in message["Subject"] and message["Subject"].startswith(
+        "[newswatch] palmyra: Palmyra"
+    )
+    assert message["Bcc"] is None and mail.rcpt_tos == ["analyst@example.org"]
+    html = message.get_body(("html",)).get_content()
+    assert "<script>" not in html and "<img src=x" not in html
+    assert "&lt;script&gt;" in html or "&lt;img" in html
+
+
+@pytest.mark.parametrize("fmt", ["slack", "discord"])
+def test_slack_and_discord_payloads(
+    fmt: str, tmp_path: Path, web: MultiHostServer, smtp: SmtpSink, webhook: WebhookReceiver
+) -> None:
+    OutletSite(web, [PRIMARY, MIRROR]).add_article(PALMYRA)
+    write_config(
+        tmp_path, config_text(None, smtp, webhook).replace("format: json", f"format: {fmt}")
+    )
+    assert run_newswatch("run", "--once", cwd=tmp_path, web=web).code == 0
+    [post] = webhook.wait_for(1)
+    body = post.json()
+    if fmt == "slack":
+        assert body["text"] == f"[newswatch] palmyra: {PALMYRA.title}"
+        section = body["blocks"][0]["text"]["text"]
+        assert f"<http://{PRIMARY}{PALMYRA.path}|" in section
+    else:
+        [embed] = body["embeds"]
+        assert embed["title"] == PALMYRA.title and embed["url"] == f"http://{PRIMARY}{PALMYRA.path}"
+        assert "Palmyra" in embed["description"]
+
+
+def test_smtp_auth_several_recipients_and_no_password_in_logs(
+    tmp_path: Path, web: MultiHostServer, webhook: WebhookReceiver
+) -> None:
+    OutletSite(web, [PRIMARY, MIRROR]).add_article(PALMYRA)
+    with SmtpSink(credentials=("newswatch", "hunter2-secret")) as sink:
+        config = (
+            config_text(None, sink, webhook)
+            .replace(
+                f"smtp: {sink.url}",
+                f"smtp: smtp://newswatch:${{SMTP_PASSWORD}}@127.0.0.1:{sink.port}",
+            )
+            .replace("to: [analyst@example.org]", "to: [analyst@example.org, desk@example.org]")
+        )
+        write_config(tmp_path, config)
+        import os
+
+        os.environ["SMTP_PASSWORD"] = "wrong-password"
+        try:
+            refused = run_newswatch("run", "--once", cwd=tmp_path, web=web)
+            assert refused.code == 0 and "retrying in" in refused.stderr
+            assert "wrong-password" not in refused.stderr + refused.stdout
+            os.environ["SMTP_PASSWORD"] = "hunter2-secret"
+            accepted = run_newswatch("run", "--once", cwd=tmp_path, web=web)
+        finally:
+            del os.environ["SMTP_PASSWORD"]
+        assert accepted.code == 0, accepted.stderr
+        [mail] = sink.wait_for(1)
+        assert sorted(mail.rcpt_tos) == ["analyst@example.org", "desk@example.org"]
+        assert "hunter2-secret" not in accepted.stderr
