@@ -15,7 +15,7 @@ import bisect
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from typing import Literal
 
 from alerts.query import And, Not, Or, Query, Term
@@ -120,6 +120,15 @@ class NormalizedArticle:
     body_norm: str
     body_map: list[int]
 
+    @cached_property
+    def title_words(self) -> list[tuple[int, int]]:
+        """Word spans of the original title, found once for every snippet cut from it."""
+        return [m.span() for m in _SNIPPET_WORD.finditer(self.title)]
+
+    @cached_property
+    def body_words(self) -> list[tuple[int, int]]:
+        return [m.span() for m in _SNIPPET_WORD.finditer(self.body)]
+
     @classmethod
     def from_text(cls, title: str, body: str) -> NormalizedArticle:
         title_norm, title_map = normalize_with_map(title)
@@ -149,12 +158,33 @@ class _Hit:
     end: int
 
 
-def _locate(pattern: re.Pattern[str], article: NormalizedArticle, field: Field) -> _Hit | None:
+_MAX_PROCLITIC = 4  # the longest Arabic prefix the patterns accept (و + بال)
+
+
+def _search(pattern: re.Pattern[str], anchor: str, norm: str) -> re.Match[str] | None:
+    """``pattern.search(norm)``, tried only where the term's first word occurs.
+
+    The leading word-boundary lookbehind keeps the regex engine from skipping ahead to the
+    literal, so a plain search walks the whole text for every term; ``str.find`` jumps.
+    """
+    pos = norm.find(anchor)
+    while pos != -1:
+        for start in range(max(0, pos - _MAX_PROCLITIC), pos + 1):
+            found = pattern.match(norm, start)
+            if found is not None and found.start("t") == pos:
+                return found
+        pos = norm.find(anchor, pos + 1)
+    return None
+
+
+def _locate(
+    pattern: re.Pattern[str], anchor: str, article: NormalizedArticle, field: Field
+) -> _Hit | None:
     if field == "title":
         norm, index, original = article.title_norm, article.title_map, article.title
     else:
         norm, index, original = article.body_norm, article.body_map, article.body
-    found = pattern.search(norm)
+    found = _search(pattern, anchor, norm)
     if found is None:
         return None
     start, end = found.span("t")
@@ -164,9 +194,9 @@ def _locate(pattern: re.Pattern[str], article: NormalizedArticle, field: Field) 
     return _Hit(field, index[start], max(orig_end, index[end - 1] + 1))
 
 
-def _snippet(text: str, start: int, end: int) -> tuple[str, int, int]:
-    """About CONTEXT_WORDS words either side of ``text[start:end]``, whitespace collapsed."""
-    spans = [m.span() for m in _SNIPPET_WORD.finditer(text)]
+def _snippet(text: str, spans: list[tuple[int, int]], start: int, end: int) -> tuple[str, int, int]:
+    """About CONTEXT_WORDS words either side of ``text[start:end]``, whitespace collapsed;
+    ``spans`` are the word spans of ``text``."""
     ends = [e for _, e in spans]
     first = bisect.bisect_right(ends, start)
     last = bisect.bisect_left(ends, end)
@@ -199,12 +229,14 @@ class CompiledQuery:
     def __init__(self, query: Query) -> None:
         self.query = query
         self._patterns: dict[Term, re.Pattern[str]] = {}
+        self._anchors: dict[Term, str] = {}  # each term's first normalised word
         self._compile(query)
 
     def _compile(self, node: Query) -> None:
         if isinstance(node, Term):
             if node not in self._patterns:
                 self._patterns[node] = _leaf_pattern(node)
+                self._anchors[node] = term_words(node.text)[0]
         elif isinstance(node, Not):
             self._compile(node.child)
         elif isinstance(node, And | Or):
@@ -221,10 +253,10 @@ class CompiledQuery:
 
         def find(term: Term) -> _Hit | None:
             if term not in hits:
-                pattern = self._patterns[term]
-                hit = _locate(pattern, article, "title")
+                pattern, anchor = self._patterns[term], self._anchors[term]
+                hit = _locate(pattern, anchor, article, "title")
                 if hit is None and not term.title_only:
-                    hit = _locate(pattern, article, "body")
+                    hit = _locate(pattern, anchor, article, "body")
                 hits[term] = hit
             return hits[term]
 
@@ -248,8 +280,11 @@ class CompiledQuery:
             if hit is None or term.text in named:
                 continue
             named.add(term.text)
-            text = article.title if hit.field == "title" else article.body
-            snippet, mark_start, mark_end = _snippet(text, hit.start, hit.end)
+            if hit.field == "title":
+                text, spans = article.title, article.title_words
+            else:
+                text, spans = article.body, article.body_words
+            snippet, mark_start, mark_end = _snippet(text, spans, hit.start, hit.end)
             matches.append(Match(term.text, hit.field, snippet, mark_start, mark_end))
         return matches
 

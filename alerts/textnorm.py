@@ -101,21 +101,29 @@ def normalize_with_map(text: str) -> tuple[str, list[int]]:
     """
     if text.isascii():
         return text.lower(), list(range(len(text)))
-    out: list[str] = []
+    out: list[str] = []  # pieces: whole ASCII runs, or the folding of one character
     index: list[int] = []
-    for i, ch in enumerate(text):
-        folded = _fold_char(ch)
+    for run in _ASCII_RUNS.finditer(text):
+        i = run.start()
+        if run.group().isascii():  # most of most pages: no per-character work
+            out.append(run.group().lower())
+            index.extend(range(i, run.end()))
+            continue
+        folded = _fold_char(run.group())
         if folded and out and unicodedata.combining(folded[0]):
             # A kept mark after its base (half-width ﾊ + ﾟ) must compose with it the way the
             # precomposed character (パ) folds, or the two spellings would not match.
-            composed = unicodedata.normalize("NFC", out[-1] + folded[0])
+            composed = unicodedata.normalize("NFC", out[-1][-1] + folded[0])
             if len(composed) == 1:
-                out[-1] = composed
+                out[-1] = out[-1][:-1] + composed
                 folded = folded[1:]
         if folded:
-            out.extend(folded)
+            out.append(folded)
             index.extend([i] * len(folded))
     return "".join(out), index
+
+
+_ASCII_RUNS = re.compile(r"[\x00-\x7f]+|[^\x00-\x7f]", re.DOTALL)
 
 
 def normalize(text: str) -> str:
