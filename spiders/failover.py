@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from spiders.poll import OutletPoll
 
-__all__ = ["FAILING_STATUSES", "MirrorFailoverMiddleware"]
+__all__ = ["FAILING_STATUSES", "MirrorFailoverMiddleware", "OutletBoundaryMiddleware"]
 
 logger = logging.getLogger(__name__)
 
@@ -69,19 +69,6 @@ class MirrorFailoverMiddleware:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         return cls(crawler)
-
-    def process_request(self, request: Request) -> None:
-        """A redirect may move between the outlet's domains, never out of the outlet."""
-        poll = self._poll(request)
-        if (
-            poll is None
-            or "redirect_times" not in request.meta
-            or request.meta.get("allow_offsite")
-        ):
-            return
-        if outlet_host(request.url, poll.outlet.domains) is None:
-            poll.count_error("redirect_outside_outlet")
-            raise IgnoreRequest(f"{poll.name}: redirect to {request.url} leaves the outlet")
 
     def process_response(self, request: Request, response: Response) -> Request | Response:
         poll = self._poll(request)
@@ -132,10 +119,38 @@ class MirrorFailoverMiddleware:
         polls = getattr(spider, "polls", None)
         if polls is None:
             return None
-        poll: OutletPoll | None = polls.get(request.meta.get("outlet", ""))
+        poll: OutletPoll | None = polls.get(request.meta.get("poll", ""))
         return poll
 
 
 def _is_robots(request: Request) -> bool:
     """robots.txt belongs to the domain it is asked of; it never moves to a mirror."""
     return bool(request.meta.get("dont_obey_robotstxt")) and request.url.endswith("/robots.txt")
+
+
+class OutletBoundaryMiddleware:
+    """Runs first (before robots.txt is asked for): a redirect never leaves its outlet."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls(crawler)
+
+    def process_request(self, request: Request) -> None:
+        """A redirect may move between the outlet's domains, never out of the outlet."""
+        poll = self._poll(request)
+        if (
+            poll is None
+            or "redirect_times" not in request.meta
+            or request.meta.get("allow_offsite")
+        ):
+            return
+        if outlet_host(request.url, poll.outlet.domains) is None:
+            poll.count_error("redirect_outside_outlet")
+            raise IgnoreRequest(f"{poll.name}: redirect to {request.url} leaves the outlet")
+
+    def _poll(self, request: Request) -> OutletPoll | None:
+        polls = getattr(self.crawler.spider, "polls", None)
+        return polls.get(request.meta.get("poll", "")) if polls is not None else None

@@ -11,15 +11,18 @@ single 304.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import scrapy
-from scrapy.exceptions import IgnoreRequest
+from scrapy import signals
+from scrapy.exceptions import DontCloseSpider, IgnoreRequest
 from scrapy.http import HtmlResponse, Response
 from scrapy.linkextractors import LinkExtractor
 from twisted.python.failure import Failure
@@ -32,29 +35,63 @@ from spiders.discovery import DiscoveredLink, Discovery, read_feed, read_sitemap
 from spiders.extraction import extract_article
 from spiders.poll import OutletPoll
 
-__all__ = ["NewsSpider"]
+__all__ = ["ArticleItem", "NewsSpider"]
 
 logger = logging.getLogger("newswatch.crawl")
 
 Callback = Callable[[Response], Iterator[Any]]
+PollFinished = Callable[[OutletPoll], None]
+
+
+@dataclass(frozen=True)
+class ArticleItem:
+    """An extracted article and the poll that found it (the pipeline reports back to it)."""
+
+    article: Article
+    poll: str
 
 
 class NewsSpider(scrapy.Spider):
     name = "newswatch"
 
-    def __init__(self, context: CrawlContext, outlets: list[str], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        context: CrawlContext,
+        outlets: list[str],
+        keep_alive: bool = False,
+        on_poll_finished: PollFinished | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.context = context
         self.initial_outlets = outlets
-        self.polls: dict[str, OutletPoll] = {}
-        self.allowed_domains = sorted(
-            {domain for outlet in context.config.outlets.values() for domain in outlet.domains}
-        )
+        self.keep_alive = keep_alive  # the service: stay open, idle, waiting for polls
+        self.on_poll_finished = on_poll_finished
+        self.polls: dict[str, OutletPoll] = {}  # in flight, by poll key
+        self._poll_numbers = itertools.count(1)
+        # No allowed_domains: every link is checked against its own outlet's domains in
+        # _follow, and redirects by MirrorFailoverMiddleware, which also holds after a reload.
+        self._article_patterns: dict[str, re.Pattern[str]] = {}
+        self.reconfigure(context)
+
+    def reconfigure(self, context: CrawlContext) -> None:
+        """A reloaded config: later polls use it; polls in flight finish with what they had."""
+        self.context = context
         self._article_patterns = {
             name: re.compile(outlet.articles)
             for name, outlet in context.config.outlets.items()
             if outlet.articles
         }
+
+    @classmethod
+    def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> NewsSpider:
+        spider: NewsSpider = super().from_crawler(crawler, *args, **kwargs)
+        crawler.signals.connect(spider._idle, signal=signals.spider_idle)
+        return spider
+
+    def _idle(self) -> None:
+        if self.keep_alive:
+            raise DontCloseSpider
 
     # --- polls -----------------------------------------------------------------------------------
 
@@ -63,12 +100,21 @@ class NewsSpider(scrapy.Spider):
             for request in self.begin_poll(name):
                 yield request
 
+    def poll(self, name: str) -> OutletPoll:
+        """Start a poll of an outlet in the running engine (the service's scheduler calls this)."""
+        requests = self.begin_poll(name)
+        poll = self.polls[requests[0].meta["poll"]]
+        for request in requests:
+            self.crawler.engine.crawl(request)
+        return poll
+
     def begin_poll(self, name: str) -> list[scrapy.Request]:
         """Start one poll of an outlet: its feeds, sitemaps and pages on the best domain."""
         outlet = self.context.config.outlets[name]
         status = OutletStatus.from_json(self.context.store.outlet_status(name))
         poll = OutletPoll(name, outlet, status, self.context.config.crawl.mirror_cooldown)
-        self.polls[name] = poll
+        poll.key = f"{name}#{next(self._poll_numbers)}"
+        self.polls[poll.key] = poll
         self.context.results[name] = poll.result
         requests = [self._listing(poll, loc, self.parse_feed) for loc in outlet.feeds]
         requests += [self._listing(poll, loc, self.parse_sitemap) for loc in outlet.sitemaps]
@@ -78,24 +124,33 @@ class NewsSpider(scrapy.Spider):
         return requests
 
     def closed(self, reason: str) -> None:
-        for poll in self.polls.values():
-            poll.finish(self.context.store)
+        for poll in list(self.polls.values()):
+            self.end_poll(poll)
+
+    def end_poll(self, poll: OutletPoll) -> None:
+        """Write what the poll learned; late answers to its requests are then ignored."""
+        self.polls.pop(poll.key, None)
+        poll.finish(self.context.store)
+        if self.on_poll_finished is not None:
+            self.on_poll_finished(poll)
 
     def poll_for(self, request: scrapy.Request) -> OutletPoll | None:
-        return self.polls.get(request.meta.get("outlet", ""))
+        return self.polls.get(request.meta.get("poll", ""))
 
     def _track(self, poll: OutletPoll, request: scrapy.Request) -> scrapy.Request:
         poll.outstanding += 1
         return request
 
-    def item_done(self, outlet: str) -> None:
+    def item_done(self, poll_key: str) -> None:
         """Called by the pipeline: the poll ends only after its last article was handled."""
-        self._done(self.polls[outlet])
+        poll = self.polls.get(poll_key)
+        if poll is not None:
+            self._done(poll)
 
     def _done(self, poll: OutletPoll) -> None:
         poll.outstanding -= 1
-        if poll.outstanding <= 0:
-            poll.finish(self.context.store)
+        if poll.outstanding <= 0 and poll.key in self.polls:
+            self.end_poll(poll)
 
     # --- listings: feeds, sitemaps, pages --------------------------------------------------------
 
@@ -103,7 +158,7 @@ class NewsSpider(scrapy.Spider):
         self, poll: OutletPoll, location: str, callback: Callback, conditional: bool = True
     ) -> scrapy.Request:
         outlet = poll.outlet
-        meta: dict[str, Any] = {"outlet": poll.name, "resource": f"{poll.name} {location}"}
+        meta: dict[str, Any] = {"poll": poll.key, "resource": f"{poll.name} {location}"}
         if location.startswith("/"):
             url = f"{outlet.scheme}://{poll.live_domain}{location}"
         elif outlet_host(location, outlet.domains):
@@ -144,7 +199,9 @@ class NewsSpider(scrapy.Spider):
         return False
 
     def parse_feed(self, response: Response) -> Iterator[scrapy.Request]:
-        poll = self.polls[response.meta["outlet"]]
+        poll = self.poll_for(response.request) if response.request else None
+        if poll is None:  # its poll ended (timed out) before this answer came
+            return
         try:
             if self._unchanged(poll, response):
                 return
@@ -156,7 +213,9 @@ class NewsSpider(scrapy.Spider):
             self._done(poll)
 
     def parse_sitemap(self, response: Response) -> Iterator[scrapy.Request]:
-        poll = self.polls[response.meta["outlet"]]
+        poll = self.poll_for(response.request) if response.request else None
+        if poll is None:  # its poll ended (timed out) before this answer came
+            return
         try:
             if self._unchanged(poll, response):
                 return
@@ -178,7 +237,9 @@ class NewsSpider(scrapy.Spider):
             self._done(poll)
 
     def parse_page(self, response: Response) -> Iterator[scrapy.Request]:
-        poll = self.polls[response.meta["outlet"]]
+        poll = self.poll_for(response.request) if response.request else None
+        if poll is None:  # its poll ended (timed out) before this answer came
+            return
         try:
             poll.result.pages += 1
             if not isinstance(response, HtmlResponse):
@@ -231,15 +292,17 @@ class NewsSpider(scrapy.Spider):
                 same_path_on(canonical, poll.live_domain, outlet.scheme),
                 callback=self.parse_article,
                 errback=self.on_error,
-                meta={"outlet": poll.name, "canonical": canonical, "link": link},
+                meta={"poll": poll.key, "canonical": canonical, "link": link},
                 dont_filter=True,
             ),
         )
 
     # --- articles --------------------------------------------------------------------------------
 
-    def parse_article(self, response: Response) -> Iterator[Article]:
-        poll = self.polls[response.meta["outlet"]]
+    def parse_article(self, response: Response) -> Iterator[ArticleItem]:
+        poll = self.poll_for(response.request) if response.request else None
+        if poll is None:  # its poll ended (timed out) before this answer came
+            return
         try:
             if not isinstance(response, HtmlResponse):
                 poll.count_error("article_not_html")
@@ -258,7 +321,7 @@ class NewsSpider(scrapy.Spider):
             link: DiscoveredLink = response.meta.get("link") or DiscoveredLink(url=canonical)
             poll.result.articles += 1
             poll.outstanding += 1  # until the pipeline has handled the article (item_done)
-            yield Article(
+            article = Article(
                 outlet=poll.name,
                 url=canonical,
                 fetched_from=response.url,
@@ -268,6 +331,7 @@ class NewsSpider(scrapy.Spider):
                 language=extracted.language or outlet.language,
                 updated=link.updated,
             )
+            yield ArticleItem(article, poll.key)
         finally:
             self._done(poll)
 

@@ -16,7 +16,7 @@ from newswatch.article import Article, is_unseen
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
-    from spiders.news import NewsSpider
+    from spiders.news import ArticleItem, NewsSpider
 
 __all__ = ["AlertPipeline", "AlreadySeen", "TooOld"]
 
@@ -38,12 +38,13 @@ class AlertPipeline:
     def from_crawler(cls, crawler: Crawler) -> Self:
         return cls(crawler)
 
-    def process_item(self, item: Article) -> Article:
+    def process_item(self, item: ArticleItem) -> ArticleItem:
         spider: NewsSpider = self.crawler.spider  # type: ignore[assignment]
         try:
-            return self._handle(spider, item)
+            self._handle(spider, item.article)
+            return item
         finally:
-            spider.item_done(item.outlet)
+            spider.item_done(item.poll)
 
     def _handle(self, spider: NewsSpider, item: Article) -> Article:
         context = spider.context

@@ -25,6 +25,7 @@ class OutletPoll:
         self, name: str, outlet: Outlet, status: OutletStatus, cooldown: timedelta
     ) -> None:
         self.name = name
+        self.key = name  # unique per poll; the spider numbers them
         self.outlet = outlet
         self.status = status
         self.cooldown = cooldown

@@ -31,6 +31,8 @@ def scrapy_settings(crawl: CrawlSettings) -> dict[str, Any]:
         "LOG_INSTALL_ROOT_HANDLER": False,  # newswatch.logs owns the output
         "DEFAULT_DROPITEM_LOG_LEVEL": "DEBUG",  # seen / too old are routine; stats count them
         "DOWNLOADER_MIDDLEWARES": {
+            # before robots.txt (100) is consulted: a redirect out of the outlet goes nowhere
+            "spiders.failover.OutletBoundaryMiddleware": 60,
             # after the retry middleware (550) on the way back: a mirror is tried before a retry
             "spiders.failover.MirrorFailoverMiddleware": 560,
         },
