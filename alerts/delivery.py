@@ -16,8 +16,9 @@ import random
 import signal
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -60,6 +61,7 @@ class DeliveryReport:
     sent: int = 0
     failed: int = 0
     dead: int = 0
+    outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)  # (channel, result)
 
     @property
     def ok(self) -> bool:
@@ -137,6 +139,7 @@ class DeliveryWorker:
             delay = max(backoff(entry.attempts, self.rng), exc.retry_after or 0.0)
             self.store.retry_later(entry, now + delay, str(exc), now)
             report.failed += 1
+            report.outcomes[entry.channel, "failed"] += 1
             logger.warning(
                 "channel %s: alert %s not delivered (attempt %d), retrying in %.0fs: %s",
                 entry.channel,
@@ -144,11 +147,13 @@ class DeliveryWorker:
                 entry.attempts + 1,
                 delay,
                 exc,
+                extra={"channel": entry.channel},
             )
             return
         _crash_point("after-send")
         self.store.ack(entry)
         report.sent += 1
+        report.outcomes[entry.channel, "sent"] += 1
         logger.info("channel %s: delivered alert %s", entry.channel, entry.id)
 
     def close_due_digests(self) -> None:
@@ -165,12 +170,14 @@ class DeliveryWorker:
     def _dead(self, entry: OutboxEntry, error: str, report: DeliveryReport) -> None:
         self.store.dead_letter(entry, error, self.clock())
         report.dead += 1
+        report.outcomes[entry.channel, "dead"] += 1
         logger.error(
             "channel %s: alert %s dead-lettered after %d attempts: %s",
             entry.channel,
             entry.id,
             entry.attempts + 1,
             error,
+            extra={"channel": entry.channel},
         )
 
 

@@ -21,6 +21,7 @@ from newswatch import __version__
 from newswatch.config import LoadedConfig, find_config_path
 from newswatch.errors import ConfigError, DeliveryError, NewswatchError
 from newswatch.logs import setup_logging
+from newswatch.sentry import init_sentry
 from newswatch.store import Store, open_store
 from scheduler.crawling import crawl_once
 from scheduler.loading import load_checked_config
@@ -90,7 +91,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _load(args: argparse.Namespace) -> LoadedConfig:
-    return load_checked_config(find_config_path(args.config))
+    loaded = load_checked_config(find_config_path(args.config))
+    init_sentry(loaded.config)
+    return loaded
 
 
 def _store(loaded: LoadedConfig) -> Store:
@@ -118,12 +121,12 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    if not args.once:
-        raise NewswatchError(
-            "the scheduled service is not available yet; use `newswatch run --once`"
-        )
     loaded = _load(args)
-    return _crawl_and_deliver(loaded, list(loaded.config.outlets))
+    if args.once:
+        return _crawl_and_deliver(loaded, list(loaded.config.outlets))
+    from scheduler.service import Service
+
+    return Service(find_config_path(args.config), loaded, consumer_name()).run()
 
 
 def _crawl(args: argparse.Namespace) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import sys
 from typing import TextIO
 
 from scrapy.crawler import CrawlerProcess
@@ -11,9 +13,24 @@ from newswatch.config import Config
 from newswatch.store import Store
 from spiders.context import CrawlContext, OutletResult
 from spiders.news import NewsSpider
+from spiders.poll import OutletPoll
 from spiders.settings import scrapy_settings
 
 __all__ = ["crawl_once"]
+
+logger = logging.getLogger("newswatch.crawl")
+
+
+class _Progress:
+    """On a terminal, ``run --once`` over many outlets says how far it has come."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.done = 0
+
+    def __call__(self, poll: OutletPoll) -> None:
+        self.done += 1
+        logger.info("progress: %d/%d outlets polled", self.done, self.total)
 
 
 def crawl_once(
@@ -32,7 +49,8 @@ def crawl_once(
         dry_run=dry_run,
         dry_run_output=output,
     )
+    progress = _Progress(len(outlets)) if sys.stderr.isatty() and len(outlets) > 1 else None
     process = CrawlerProcess(scrapy_settings(config.crawl))
-    process.crawl(NewsSpider, context=context, outlets=outlets)
+    process.crawl(NewsSpider, context=context, outlets=outlets, on_poll_finished=progress)
     process.start()
     return context.results

@@ -105,4 +105,5 @@ class OutletPoll:
                 self.name,
                 ", ".join(self.outlet.domains),
                 f"; errors: {errors}" if errors else "",
+                extra={"outlet": self.name},
             )

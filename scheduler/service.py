@@ -1,0 +1,357 @@
+"""``newswatch run``: the service that polls every outlet on its schedule and delivers alerts.
+
+One Twisted reactor (Scrapy's asyncio reactor) runs everything that crawls: a single long-lived
+Scrapy engine whose spider stays open and is fed one poll per outlet tick, so thousands of
+outlets share one process. APScheduler's TwistedScheduler keeps the ticks (interval or cron,
+with jitter, ``coalesce``, ``max_instances=1`` and a misfire grace) and runs the delivery worker
+in the reactor's thread pool with a store connection of its own.
+
+Lifecycle: SIGTERM / SIGINT stop the ticks, let polls and the delivery run in flight finish
+within the grace period, then exit 0. SIGHUP reloads the config: a broken one is refused with an
+error and the running one stays. Everything that must survive a restart (outbox, digests, live
+domains, what was seen) lives in the store.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import httpx
+
+from alerts.delivery import ChannelSender, DeliveryWorker
+from alerts.intake import AlertIntake
+from alerts.render import Renderer
+from newswatch.config import Config, LoadedConfig, Outlet
+from newswatch.errors import NewswatchError
+from newswatch.store import open_store
+from scheduler.health import HealthServer, Metrics
+from scheduler.loading import load_checked_config
+from spiders.context import CrawlContext
+from spiders.poll import OutletPoll
+
+__all__ = ["Service"]
+
+logger = logging.getLogger("newswatch.service")
+
+GRACE = 30.0  # seconds in-flight polls and deliveries get to finish on SIGTERM
+DELIVERY_EVERY = 5.0  # seconds between delivery runs
+MISFIRE_GRACE = 60  # seconds a late tick may still run (after a pause or a busy moment)
+
+
+def _poll_deadline(outlet: Outlet) -> float:
+    """A poll still running after this is hung: abandoned, and the next tick starts afresh."""
+    return max(300.0, 3 * outlet.interval.total_seconds())
+
+
+class Service:
+    reactor: Any  # Twisted's reactor, installed (asyncio) when run() starts
+
+    def __init__(self, config_path: Path, loaded: LoadedConfig, consumer: str) -> None:
+        self.config_path = config_path
+        self.loaded = loaded
+        self.consumer = consumer
+        self.metrics = Metrics()
+        self.started = time.time()
+        self.exit_code = 0
+        self.stopping = False
+        self.in_flight: dict[str, tuple[OutletPoll, float]] = {}  # outlet -> (poll, started)
+        self.last_success: dict[str, float] = {}
+        self._delivery_lock = threading.Lock()
+        self._health_lock = threading.Lock()
+
+    @property
+    def config(self) -> Config:
+        return self.loaded.config
+
+    # --- start and run ---------------------------------------------------------------------------
+
+    def run(self) -> int:
+        from scrapy.utils.reactor import install_reactor
+
+        install_reactor("twisted.internet.asyncioreactor.AsyncioSelectorReactor")
+        from apscheduler.schedulers.twisted import TwistedScheduler
+        from scrapy.crawler import CrawlerRunner
+        from twisted.internet import reactor
+
+        from spiders.news import NewsSpider
+        from spiders.settings import scrapy_settings
+
+        self.reactor = reactor
+        config = self.config
+        self.store = open_store(config.store, config.retention)
+        self.health_store = open_store(config.store, config.retention)
+        self._load_status()
+        self.http = httpx.Client(timeout=30.0)
+        self.worker = self._make_worker(config)
+        self.context = CrawlContext(
+            config=config, store=self.store, intake=AlertIntake(config, self.store)
+        )
+        runner = CrawlerRunner(scrapy_settings(config.crawl))
+        self.crawler = runner.create_crawler(NewsSpider)
+        self.scheduler = TwistedScheduler(
+            reactor=reactor,
+            timezone=UTC,
+            job_defaults={
+                "coalesce": True,
+                "max_instances": 1,
+                "misfire_grace_time": MISFIRE_GRACE,
+            },
+        )
+        from scrapy import signals
+
+        self.crawler.signals.connect(self._engine_ready, signal=signals.spider_opened)
+        done = runner.crawl(
+            self.crawler,
+            context=self.context,
+            outlets=[],
+            keep_alive=True,
+            on_poll_finished=self._poll_finished,
+        )
+        done.addBoth(self._crawler_stopped)
+        self.health = HealthServer(config.service.listen, self.metrics, self.check_health)
+        try:
+            self.health.start()
+        except OSError as exc:
+            raise NewswatchError(f"cannot listen on {config.service.listen}: {exc}") from None
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._on_stop_signal)
+        signal.signal(signal.SIGHUP, self._on_reload_signal)
+        logger.info(
+            "newswatch service started: %d outlets, %d watches, %d channels",
+            len(config.outlets),
+            len(config.watches),
+            len(config.channels),
+        )
+        self.reactor.run(installSignalHandlers=False)
+        self.health.stop()
+        for store in (self.store, self.health_store, self.worker.store):
+            store.close()
+        self.http.close()
+        logger.info("newswatch service stopped")
+        return self.exit_code
+
+    def _engine_ready(self, spider: Any) -> None:
+        self.spider = spider
+        self._schedule(self.config)
+        self.scheduler.start()
+
+    def _schedule(self, config: Config) -> None:
+        from apscheduler.triggers.cron import CronTrigger
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        now = datetime.now(UTC)
+        for name, outlet in config.outlets.items():
+            seconds = outlet.interval.total_seconds()
+            jitter = int(min(60, seconds / 10)) or None
+            trigger: Any
+            if outlet.cron:
+                trigger = CronTrigger.from_crontab(outlet.cron, timezone=UTC)
+                trigger.jitter = jitter
+            else:
+                trigger = IntervalTrigger(seconds=seconds, jitter=jitter, timezone=UTC)
+            self.scheduler.add_job(
+                self._tick,
+                trigger,
+                args=[name],
+                id=f"poll:{name}",
+                name=f"poll {name}",
+                replace_existing=True,
+                next_run_time=now if not outlet.cron else None,
+            )
+        self.scheduler.add_job(
+            self._deliver,
+            IntervalTrigger(seconds=DELIVERY_EVERY, timezone=UTC),
+            id="deliver",
+            name="deliver",
+            replace_existing=True,
+            next_run_time=now,
+        )
+
+    # --- polls (tick in a pool thread, poll in the reactor thread) -------------------------------
+
+    def _tick(self, name: str) -> None:
+        self.reactor.callFromThread(self._start_poll, name)
+
+    def _start_poll(self, name: str) -> None:
+        if self.stopping or name not in self.config.outlets:
+            return
+        running = self.in_flight.get(name)
+        if running is not None:
+            poll, started = running
+            if time.monotonic() - started < _poll_deadline(self.config.outlets[name]):
+                logger.debug("%s: previous poll still running; tick skipped", name)
+                return
+            logger.error(
+                "%s: poll hung for %.0fs; abandoned",
+                name,
+                time.monotonic() - started,
+                extra={"outlet": name},
+            )
+            self.spider.end_poll(poll)
+        try:
+            poll = self.spider.poll(name)
+        except Exception:
+            logger.exception("%s: could not start a poll", name, extra={"outlet": name})
+            return
+        self.in_flight[name] = (poll, time.monotonic())
+
+    def _poll_finished(self, poll: OutletPoll) -> None:
+        current = self.in_flight.get(poll.name)
+        if current is not None and current[0] is poll:
+            del self.in_flight[poll.name]
+        result, m = poll.result, self.metrics
+        m.polls.labels(poll.name, "ok" if result.reachable else "unreachable").inc()
+        m.pages.labels(poll.name).inc(result.pages)
+        m.articles.labels(poll.name).inc(result.articles)
+        m.alerts.labels(poll.name).inc(result.alerts)
+        for kind, count in result.errors.items():
+            m.errors.labels(poll.name, kind).inc(count)
+        for domain in poll.outlet.domains:
+            m.domain_up.labels(poll.name, domain).set(
+                1 if poll.status.health(domain).state == "up" else 0
+            )
+        if result.reachable:
+            self.last_success[poll.name] = time.time()
+            m.last_success.labels(poll.name).set(self.last_success[poll.name])
+
+    # --- delivery (pool thread, own store connection) --------------------------------------------
+
+    def _make_worker(self, config: Config) -> DeliveryWorker:
+        store = open_store(config.store, config.retention)
+        sender = ChannelSender(config, Renderer.for_config(config), self.http)
+        return DeliveryWorker(store, sender, self.consumer)
+
+    def _deliver(self) -> None:
+        with self._delivery_lock:
+            worker = self.worker
+            try:
+                report = worker.run_once()
+            except NewswatchError as exc:
+                logger.error("delivery run failed: %s", exc)
+                return
+            except Exception:
+                logger.exception("delivery run failed")
+                return
+            for (channel, result), count in report.outcomes.items():
+                self.metrics.deliveries.labels(channel, result).inc(count)
+            for channel in worker.config.channels:
+                self.metrics.pending.labels(channel).set(worker.store.pending_count(channel)[0])
+
+    # --- signals: stop and reload ----------------------------------------------------------------
+
+    def _on_stop_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.reactor.callFromThread(self.stop, signal.Signals(signum).name)
+
+    def _on_reload_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.reactor.callFromThread(self.reload)
+
+    def stop(self, reason: str = "stop") -> None:
+        if self.stopping:
+            return
+        self.stopping = True
+        logger.info(
+            "%s: stopping; waiting up to %.0fs for polls and deliveries in flight", reason, GRACE
+        )
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        deadline = time.monotonic() + GRACE
+        self._wait_for_in_flight(deadline)
+
+    def _wait_for_in_flight(self, deadline: float) -> None:
+        busy = bool(self.in_flight) or self._delivery_lock.locked()
+        if busy and time.monotonic() < deadline:
+            self.reactor.callLater(0.2, self._wait_for_in_flight, deadline)
+            return
+        if busy:
+            logger.warning(
+                "grace period over with %d polls in flight; their outlets are polled again on start",
+                len(self.in_flight),
+            )
+        self.crawler.stop()
+
+    def _crawler_stopped(self, result: Any) -> None:
+        if self.reactor.running:
+            self.reactor.stop()
+
+    def reload(self) -> None:
+        try:
+            loaded = load_checked_config(self.config_path)
+        except NewswatchError as exc:
+            logger.error("config reload refused, the running config stays: %s", exc)
+            return
+        if loaded.config.store != self.config.store:
+            logger.warning("store changed in the config: takes effect at the next restart")
+        config = loaded.config
+        with self._delivery_lock:
+            old = self.worker
+            self.worker = self._make_worker(config.model_copy(update={"store": self.config.store}))
+            old.store.close()
+        self.loaded = loaded
+        self.context = CrawlContext(
+            config=config, store=self.store, intake=AlertIntake(config, self.store)
+        )
+        self.spider.reconfigure(self.context)
+        for job in self.scheduler.get_jobs():
+            if job.id.startswith("poll:") and job.id.removeprefix("poll:") not in config.outlets:
+                job.remove()
+        self._schedule(config)
+        logger.info(
+            "config reloaded: %d outlets, %d watches, %d channels",
+            len(config.outlets),
+            len(config.watches),
+            len(config.channels),
+        )
+
+    # --- health ----------------------------------------------------------------------------------
+
+    def _load_status(self) -> None:
+        from newswatch.health import OutletStatus
+
+        for name in self.config.outlets:
+            status = OutletStatus.from_json(self.store.outlet_status(name))
+            if status.last_success:
+                self.last_success[name] = status.last_success.timestamp()
+                self.metrics.last_success.labels(name).set(self.last_success[name])
+
+    def check_health(self) -> tuple[bool, dict[str, Any]]:
+        """Runs in the health server's thread: reads only its own store and plain values."""
+        problems: list[str] = []
+        scheduler_alive = self.scheduler.running and not self.stopping
+        if not scheduler_alive:
+            problems.append("scheduler not running")
+        try:
+            with self._health_lock:
+                self.health_store.ping()
+        except NewswatchError as exc:
+            problems.append(f"store unreachable: {exc}")
+        now = time.time()
+        outlets: dict[str, Any] = {}
+        for name, outlet in self.config.outlets.items():
+            allowed = 3 * _interval_seconds(outlet)
+            last = self.last_success.get(name)
+            fresh = (last is not None and now - last <= allowed) or now - self.started <= allowed
+            outlets[name] = {
+                "last_success": datetime.fromtimestamp(last, UTC).isoformat() if last else None,
+                "ok": fresh,
+            }
+            if not fresh:
+                problems.append(f"{name}: no successful crawl in {allowed:.0f}s")
+        return not problems, {"problems": problems, "outlets": outlets}
+
+
+def _interval_seconds(outlet: Outlet) -> float:
+    if not outlet.cron:
+        return outlet.interval.total_seconds()
+    from apscheduler.triggers.cron import CronTrigger
+
+    trigger = CronTrigger.from_crontab(outlet.cron, timezone=UTC)
+    first = trigger.get_next_fire_time(None, datetime.now(UTC))
+    second = trigger.get_next_fire_time(first, first + timedelta(seconds=1)) if first else None
+    return (second - first).total_seconds() if first and second else 3600.0

@@ -1,0 +1,239 @@
+"""``newswatch run`` as a service: schedule, reload, health, metrics, graceful stop, Sentry.
+
+The real command runs as a subprocess against the local multi-host server, a real SMTP server,
+a real webhook receiver and the embedded store; signals are real signals.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.e2e import (
+    MIRROR,
+    PALMYRA,
+    PRIMARY,
+    config_text,
+    newswatch_command,
+    run_newswatch,
+    write_config,
+)
+from tests.support.outlet_site import FixtureArticle, OutletSite
+from tests.support.smtp import SmtpSink
+from tests.support.web import MultiHostServer
+from tests.support.webhook import WebhookReceiver
+
+pytestmark = pytest.mark.e2e
+
+SECOND = "www.second-outlet.test"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def http_get(url: str) -> tuple[int, str]:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url, timeout=5) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+    except OSError:  # not listening yet
+        return 0, ""
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def metric(text: str, name: str) -> float:
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def service_config(smtp: SmtpSink, webhook: WebhookReceiver, port: int, watches: str = "") -> str:
+    text = config_text(None, smtp, webhook).replace(
+        "articles: '^/Detail/\\d{4}/'", "articles: '^/Detail/\\d{4}/'\n            every: 2s"
+    )
+    text = text.replace(
+        "        watches:\n",
+        f"""          second:
+            domains: [{SECOND}]
+            scheme: http
+            feeds: [/rss.xml]
+            every: 2s
+        service:
+          listen: 127.0.0.1:{port}
+        watches:
+{watches}""",
+    )
+    return text
+
+
+def test_service_polls_reloads_reports_health_and_stops_gracefully(
+    tmp_path: Path, web: MultiHostServer, smtp: SmtpSink, webhook: WebhookReceiver
+) -> None:
+    OutletSite(web, [PRIMARY, MIRROR]).add_article(PALMYRA)
+    second = OutletSite(web, [SECOND])
+    port = free_port()
+    write_config(tmp_path, service_config(smtp, webhook, port))
+    env = {
+        **os.environ,
+        **web.proxy_env(),
+        "no_proxy": "127.0.0.1,localhost",
+        "NO_PROXY": "127.0.0.1,localhost",
+    }
+    log = (tmp_path / "service.log").open("w")
+    process = subprocess.Popen(
+        [*newswatch_command(), "run"], cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_until(lambda: http_get(f"{base}/healthz")[0] == 200, 30, "/healthz")
+        [post] = webhook.wait_for(1, timeout=30)
+        assert post.json()["article"]["title"] == PALMYRA.title
+
+        # several cycles of both outlets
+        wait_until(
+            lambda: (
+                metric(http_get(f"{base}/metrics")[1], 'newswatch_polls_total{outlet="second"') >= 3
+            ),
+            30,
+            "three polls of the second outlet",
+        )
+        status, metrics = http_get(f"{base}/metrics")
+        assert status == 200
+        assert metric(metrics, 'newswatch_polls_total{outlet="pressdesk",result="ok"}') >= 3
+        assert metric(metrics, 'newswatch_deliveries_total{channel="siem",result="sent"}') == 1
+        assert "newswatch_outlet_last_success_timestamp_seconds" in metrics
+        status, health = http_get(f"{base}/healthz")
+        assert status == 200 and json.loads(health)["outlets"]["second"]["ok"]
+
+        # a new article is found by the next poll
+        second.add_article(
+            FixtureArticle(
+                path="/Detail/2026/11/27/tadmur-site.html",
+                title="Tadmur site reopens to visitors",
+                paragraphs=[
+                    "The archaeological site of Palmyra, Tadmur in Arabic, reopened on Friday."
+                ],
+            )
+        )
+        assert webhook.wait_for(2, timeout=30)[1].json()["outlet"] == "second"
+
+        # SIGHUP with a broken config: refused, the service keeps running
+        (tmp_path / "newswatch.yaml").write_text("outlets: [\n")
+        process.send_signal(signal.SIGHUP)
+        wait_until(
+            lambda: "config reload refused" in (tmp_path / "service.log").read_text(), 15, "refusal"
+        )
+        assert process.poll() is None and http_get(f"{base}/healthz")[0] == 200
+
+        # SIGHUP with a new watch: it alerts
+        write_config(
+            tmp_path,
+            service_config(
+                smtp,
+                webhook,
+                port,
+                watches="          harvest:\n            query: 'wheat harvest'\n            notify: [siem]\n",
+            ),
+        )
+        process.send_signal(signal.SIGHUP)
+        wait_until(
+            lambda: "config reloaded" in (tmp_path / "service.log").read_text(), 15, "reload"
+        )
+        second.add_article(
+            FixtureArticle(
+                path="/Detail/2026/11/27/wheat.html",
+                title="Record wheat harvest in the north",
+                paragraphs=["The wheat harvest broke records this year, the ministry said."],
+            )
+        )
+        wait_until(
+            lambda: any(p.json()["watch"] == "harvest" for p in webhook.posts), 30, "new watch"
+        )
+
+        # SIGTERM: in-flight work finishes, exit 0 within the grace period
+        stopped_at = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=40) == 0
+        assert time.monotonic() - stopped_at < 35
+    finally:
+        if process.poll() is None:
+            process.kill()
+        log.close()
+    text = (tmp_path / "service.log").read_text()
+    assert "newswatch service stopped" in text and "Traceback" not in text
+
+
+def _envelope_items(body: bytes, encoding: str) -> list[dict[str, object]]:
+    if encoding == "gzip":
+        body = gzip.decompress(body)
+    elif encoding == "br":
+        import brotli  # type: ignore[import-not-found]
+
+        body = brotli.decompress(body)
+    elif encoding == "deflate":
+        body = zlib.decompress(body)
+    items = []
+    for line in body.splitlines():
+        try:
+            items.append(json.loads(line))
+        except ValueError:
+            continue
+    return items
+
+
+def test_errors_reach_sentry_tagged_and_without_secrets(
+    tmp_path: Path, web: MultiHostServer, smtp: SmtpSink, webhook: WebhookReceiver
+) -> None:
+    OutletSite(web, [PRIMARY, MIRROR])
+    web.site(PRIMARY).mode = "refuse"
+    web.site(MIRROR).mode = 503
+    with WebhookReceiver(path="/api/1/envelope/") as sentry:
+        dsn = f"http://publickey@127.0.0.1:{sentry.port}/1"
+        config = config_text(None, smtp, webhook).replace(
+            "        watches:\n",
+            f"        sentry:\n          dsn: {dsn}\n          environment: test\n        watches:\n",
+        )
+        write_config(tmp_path, config)
+        result = run_newswatch("run", "--once", cwd=tmp_path, web=web)
+        assert result.code == 1
+        posts = sentry.wait_for(1, timeout=15)
+    events = [
+        item
+        for post in posts
+        for item in _envelope_items(post.body, post.headers.get("content-encoding", ""))
+        if isinstance(item, dict) and item.get("level") == "error"
+    ]
+    unreachable = [e for e in events if "unreachable on every domain" in json.dumps(e)]
+    assert unreachable, f"no 'unreachable' error event reached Sentry ({len(events)} errors did)"
+    event = unreachable[0]
+    assert event["tags"]["outlet"] == "pressdesk"  # type: ignore[index]
+    assert event["environment"] == "test" and str(event["release"]).startswith("newswatch@")
+    assert "unreachable on every domain" in json.dumps(event)
+    raw = b"".join(p.body for p in posts)
+    assert b"s3cret-for-tests" not in raw and webhook.url.encode() not in raw
