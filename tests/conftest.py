@@ -86,3 +86,11 @@ def smtp() -> Iterator[SmtpSink]:
     """A fresh SMTP sink per test: configure ``smtp.url``."""
     with SmtpSink() as sink:
         yield sink
+
+
+@pytest.fixture(params=["redis", "embedded"])
+def store_url(request: pytest.FixtureRequest) -> str | None:
+    """Run the test on each store: a ``redis://`` URL (flushed), or None for the embedded one."""
+    if request.param == "redis":
+        return str(request.getfixturevalue("redis_clean_url"))
+    return None

@@ -7,6 +7,7 @@ delivery worker in-process with a clock handed in, against the same store the co
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,11 +32,6 @@ TADMUR = FixtureArticle(
     title="Museum staff return to Tadmur",
     paragraphs=["Staff of the museum in Tadmur returned this week to catalogue the collection."],
 )
-
-
-@pytest.fixture(params=["redis", "embedded"])
-def store_url(request: pytest.FixtureRequest) -> str | None:
-    return str(request.getfixturevalue("redis_clean_url")) if request.param == "redis" else None
 
 
 @pytest.fixture
@@ -107,8 +103,6 @@ def test_crash_between_send_and_acknowledgement_resends_once_with_the_same_ids(
 ) -> None:
     OutletSite(web, [PRIMARY, MIRROR]).add_article(PALMYRA)
     write_config(tmp_path, config_text(store_url, smtp, webhook))
-    import os
-
     os.environ["NEWSWATCH_CRASH_POINT"] = "after-send"
     try:
         crashed = run_newswatch("run", "--once", cwd=tmp_path, web=web)
@@ -280,8 +274,6 @@ def test_smtp_auth_several_recipients_and_no_password_in_logs(
             .replace("to: [analyst@example.org]", "to: [analyst@example.org, desk@example.org]")
         )
         write_config(tmp_path, config)
-        import os
-
         os.environ["SMTP_PASSWORD"] = "wrong-password"
         try:
             refused = run_newswatch("run", "--once", cwd=tmp_path, web=web)
@@ -295,3 +287,36 @@ def test_smtp_auth_several_recipients_and_no_password_in_logs(
         [mail] = sink.wait_for(1)
         assert sorted(mail.rcpt_tos) == ["analyst@example.org", "desk@example.org"]
         assert "hunter2-secret" not in accepted.stderr
+
+
+@pytest.mark.parametrize("implicit", [False, True], ids=["starttls", "smtps"])
+def test_smtp_over_tls(
+    implicit: bool, tmp_path: Path, web: MultiHostServer, webhook: WebhookReceiver
+) -> None:
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    OutletSite(web, [PRIMARY, MIRROR]).add_article(PALMYRA)
+    with SmtpSink(
+        credentials=("nw", "tls-secret"), tls=server_context, implicit_tls=implicit
+    ) as sink:
+        scheme = "smtps" if implicit else "smtp"
+        config = config_text(None, sink, webhook).replace(
+            f"smtp: {sink.url}", f"smtp: {scheme}://nw:tls-secret@127.0.0.1:{sink.port}"
+        )
+        write_config(tmp_path, config)
+        os.environ["SSL_CERT_FILE"] = str(ca_file)  # the default context trusts the test CA
+        try:
+            result = run_newswatch("run", "--once", cwd=tmp_path, web=web)
+        finally:
+            del os.environ["SSL_CERT_FILE"]
+        assert result.code == 0, result.stderr
+        [mail] = sink.wait_for(1)
+        assert mail.message["Subject"] == f"[newswatch] palmyra: {PALMYRA.title}"
+        assert sink.logins == [("nw", "tls-secret")]

@@ -34,13 +34,6 @@ from tests.support.webhook import WebhookReceiver
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(params=["redis", "embedded"])
-def store_url(request: pytest.FixtureRequest) -> str | None:
-    if request.param == "redis":
-        return str(request.getfixturevalue("redis_clean_url"))
-    return None
-
-
 @pytest.fixture
 def outlet(web: MultiHostServer) -> OutletSite:
     site = OutletSite(web, [PRIMARY, MIRROR])

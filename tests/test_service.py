@@ -126,7 +126,9 @@ def test_service_polls_reloads_reports_health_and_stops_gracefully(
         status, metrics = http_get(f"{base}/metrics")
         assert status == 200
         assert metric(metrics, 'newswatch_polls_total{outlet="pressdesk",result="ok"}') >= 3
-        assert metric(metrics, 'newswatch_deliveries_total{channel="siem",result="sent"}') == 1
+        sent = 'newswatch_deliveries_total{channel="siem",result="sent"}'
+        # counted when the delivery run ends, a moment after the receiver got the post
+        wait_until(lambda: metric(http_get(f"{base}/metrics")[1], sent) == 1, 15, "delivery count")
         assert "newswatch_outlet_last_success_timestamp_seconds" in metrics
         status, health = http_get(f"{base}/healthz")
         assert status == 200 and json.loads(health)["outlets"]["second"]["ok"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import email
 import email.policy
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -95,9 +96,19 @@ class SmtpSink:
 
     host = "127.0.0.1"
 
-    def __init__(self, credentials: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        credentials: tuple[str, str] | None = None,
+        *,
+        tls: ssl.SSLContext | None = None,
+        implicit_tls: bool = False,
+    ) -> None:
+        """``tls`` offers STARTTLS (and requires it), or with ``implicit_tls`` wraps the
+        whole connection in TLS from the first byte, as smtps:// servers do."""
         self.refuse_with: tuple[int, str] | None = None
         self.credentials = credentials
+        self.tls = tls
+        self.implicit_tls = implicit_tls
         self.logins: list[tuple[str, str]] = []
         self._messages: list[ReceivedMail] = []
         self._cond = threading.Condition()
@@ -134,12 +145,18 @@ class SmtpSink:
         return self
 
     def _make_controller(self) -> Controller:
+        tls: dict[str, Any] = {}
+        if self.tls is not None and self.implicit_tls:
+            tls = {"ssl_context": self.tls}
+        elif self.tls is not None:
+            tls = {"tls_context": self.tls, "require_starttls": True}
         return Controller(
             _Handler(self),
             hostname=self.host,
             port=self._port,
             auth_require_tls=False,
             authenticator=self._authenticate,
+            **tls,
         )
 
     def stop(self) -> None:
