@@ -87,6 +87,7 @@ def _is_word_char(ch: str) -> bool:
     return ch.isalnum() or ch == "_" or unicodedata.category(ch).startswith("M")
 
 
+@cache  # watches share terms ("Palmyra" in hundreds of them): compile each one once
 def _leaf_pattern(term: Term) -> re.Pattern[str]:
     words = term_words(term.text)
     parts: list[str] = []
@@ -109,6 +110,17 @@ def _leaf_pattern(term: Term) -> re.Pattern[str]:
     return re.compile(f"{left}(?P<t>{''.join(parts)}){right}")
 
 
+@dataclass(frozen=True)
+class _Words:
+    spans: list[tuple[int, int]]
+    ends: list[int]  # the spans' ends, for bisecting
+
+    @classmethod
+    def of(cls, text: str) -> _Words:
+        spans = [m.span() for m in _SNIPPET_WORD.finditer(text)]
+        return cls(spans, [end for _, end in spans])
+
+
 @dataclass(frozen=True, eq=False)
 class NormalizedArticle:
     """An article folded once, shared by every watch checked against it."""
@@ -121,13 +133,13 @@ class NormalizedArticle:
     body_map: list[int]
 
     @cached_property
-    def title_words(self) -> list[tuple[int, int]]:
+    def title_words(self) -> _Words:
         """Word spans of the original title, found once for every snippet cut from it."""
-        return [m.span() for m in _SNIPPET_WORD.finditer(self.title)]
+        return _Words.of(self.title)
 
     @cached_property
-    def body_words(self) -> list[tuple[int, int]]:
-        return [m.span() for m in _SNIPPET_WORD.finditer(self.body)]
+    def body_words(self) -> _Words:
+        return _Words.of(self.body)
 
     @classmethod
     def from_text(cls, title: str, body: str) -> NormalizedArticle:
@@ -194,10 +206,10 @@ def _locate(
     return _Hit(field, index[start], max(orig_end, index[end - 1] + 1))
 
 
-def _snippet(text: str, spans: list[tuple[int, int]], start: int, end: int) -> tuple[str, int, int]:
+def _snippet(text: str, words: _Words, start: int, end: int) -> tuple[str, int, int]:
     """About CONTEXT_WORDS words either side of ``text[start:end]``, whitespace collapsed;
     ``spans`` are the word spans of ``text``."""
-    ends = [e for _, e in spans]
+    spans, ends = words.spans, words.ends
     first = bisect.bisect_right(ends, start)
     last = bisect.bisect_left(ends, end)
     lo = max(0, first - CONTEXT_WORDS)
