@@ -11,6 +11,16 @@ NewswatchError                 root: every expected failure; the CLI prints it w
 
 from __future__ import annotations
 
+__all__ = [
+    "ConfigError",
+    "DeliveryError",
+    "NewswatchError",
+    "PermanentDeliveryError",
+    "QuerySyntaxError",
+    "StoreError",
+    "TemplateError",
+]
+
 
 class NewswatchError(Exception):
     """Root of every failure newswatch expects and reports in one line."""
