@@ -320,3 +320,15 @@ def test_smtp_over_tls(
         [mail] = sink.wait_for(1)
         assert mail.message["Subject"] == f"[newswatch] palmyra: {PALMYRA.title}"
         assert sink.logins == [("nw", "tls-secret")]
+
+
+def test_webhook_redirect_keeps_the_post_body_and_signature(
+    tmp_path: Path, web: MultiHostServer, smtp: SmtpSink, webhook: WebhookReceiver
+) -> None:
+    OutletSite(web, [PRIMARY, MIRROR]).add_article(PALMYRA)
+    webhook.moved["/hook"] = f"http://127.0.0.1:{webhook.port}/hook/v2"
+    write_config(tmp_path, config_text(None, smtp, webhook))
+    assert run_newswatch("run", "--once", cwd=tmp_path, web=web).code == 0
+    [post] = webhook.wait_for(1)
+    assert post.path == "/hook/v2" and post.json()["watch"] == "palmyra"
+    assert post.headers["x-newswatch-signature"].startswith("sha256=")

@@ -77,6 +77,13 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = self._read_body()
         receiver = self.server.owner
+        moved = receiver.moved.get(self.path)
+        if moved is not None:  # the endpoint moved: a 308 that must keep the POST and its body
+            self.send_response(308)
+            self.send_header("Location", moved)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         status = receiver._next_status()
         receiver._record(ReceivedPost(self.path, Headers.from_message(self.headers), body, status))
         self._reply(status, b"ok\n" if status < 400 else f"error {status}\n".encode())
@@ -112,6 +119,7 @@ class WebhookReceiver:
         self.path = path
         self.responses: list[int] = list(responses or [])
         self.error_headers: dict[str, str] = {}  # sent with every error status, e.g. Retry-After
+        self.moved: dict[str, str] = {}  # path -> Location answered with 308
         self._posts: list[ReceivedPost] = []
         self._cond = threading.Condition()
         self._httpd: _ReceiverHTTPServer | None = None
