@@ -43,6 +43,7 @@ logger = logging.getLogger("newswatch.service")
 GRACE = 30.0  # seconds in-flight polls and deliveries get to finish on SIGTERM
 DELIVERY_EVERY = 5.0  # seconds between delivery runs
 MISFIRE_GRACE = 60  # seconds a late tick may still run (after a pause or a busy moment)
+ROBOTS_REFRESH = 24 * 3600.0  # Scrapy keeps each robots.txt for the engine's life: re-read daily
 
 
 def _poll_deadline(outlet: Outlet) -> float:
@@ -166,6 +167,13 @@ class Service:
                 next_run_time=now if not outlet.cron else None,
             )
         self.scheduler.add_job(
+            lambda: self.reactor.callFromThread(self._forget_robots),
+            IntervalTrigger(seconds=ROBOTS_REFRESH, timezone=UTC),
+            id="robots",
+            name="re-read robots.txt",
+            replace_existing=True,
+        )
+        self.scheduler.add_job(
             self._deliver,
             IntervalTrigger(seconds=DELIVERY_EVERY, timezone=UTC),
             id="deliver",
@@ -220,6 +228,18 @@ class Service:
         if result.reachable:
             self.last_success[poll.name] = time.time()
             m.last_success.labels(poll.name).set(self.last_success[poll.name])
+
+    def _forget_robots(self) -> None:
+        """The engine lives for months; outlets change their robots.txt more often than that."""
+        from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
+
+        engine = self.crawler.engine
+        if engine is None:
+            return
+        for middleware in engine.downloader.middleware.middlewares:
+            if isinstance(middleware, RobotsTxtMiddleware):
+                middleware._parsers.clear()
+                logger.info("robots.txt of every domain will be read again")
 
     # --- delivery (pool thread, own store connection) --------------------------------------------
 
@@ -298,6 +318,7 @@ class Service:
             config=config, store=self.store, intake=AlertIntake(config, self.store)
         )
         self.spider.reconfigure(self.context)
+        self._forget_robots()  # a reload is also the operator's way to say "look again"
         for job in self.scheduler.get_jobs():
             if job.id.startswith("poll:") and job.id.removeprefix("poll:") not in config.outlets:
                 job.remove()
