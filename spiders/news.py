@@ -130,9 +130,11 @@ class NewsSpider(scrapy.Spider):
     def end_poll(self, poll: OutletPoll) -> None:
         """Write what the poll learned; late answers to its requests are then ignored."""
         self.polls.pop(poll.key, None)
-        poll.finish(self.context.store)
-        if self.on_poll_finished is not None:
-            self.on_poll_finished(poll)
+        try:
+            poll.finish(self.context.store)  # may raise StoreError: the store is down right now
+        finally:
+            if self.on_poll_finished is not None:
+                self.on_poll_finished(poll)
 
     def poll_for(self, request: scrapy.Request) -> OutletPoll | None:
         return self.polls.get(request.meta.get("poll", ""))
