@@ -11,6 +11,7 @@ single 304.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import re
@@ -49,6 +50,27 @@ class ArticleItem:
 
     article: Article
     poll: str
+
+
+def _within_poll(
+    callback: Callable[[NewsSpider, OutletPoll, Response], Iterator[Any]],
+) -> Callable[[NewsSpider, Response], Iterator[Any]]:
+    """Run a callback for the poll its request belongs to, and count the request as answered.
+
+    An answer whose poll has already ended (it was abandoned as hung) is ignored.
+    """
+
+    @functools.wraps(callback)
+    def wrapper(spider: NewsSpider, response: Response) -> Iterator[Any]:
+        poll = spider.poll_for(response.request) if response.request else None
+        if poll is None:
+            return
+        try:
+            yield from callback(spider, poll, response)
+        finally:
+            spider._done(poll)
+
+    return wrapper
 
 
 class NewsSpider(scrapy.Spider):
@@ -200,59 +222,44 @@ class NewsSpider(scrapy.Spider):
             )
         return False
 
-    def parse_feed(self, response: Response) -> Iterator[scrapy.Request]:
-        poll = self.poll_for(response.request) if response.request else None
-        if poll is None:  # its poll ended (timed out) before this answer came
+    @_within_poll
+    def parse_feed(self, poll: OutletPoll, response: Response) -> Iterator[scrapy.Request]:
+        if self._unchanged(poll, response):
             return
-        try:
-            if self._unchanged(poll, response):
-                return
-            found = read_feed(response.body, response.url, _header(response, b"Content-Type"))
-            self._report(poll, response, found, "feed", "RSS/Atom feed")
-            for link in found.links:
-                yield from self._follow(poll, link)
-        finally:
-            self._done(poll)
+        found = read_feed(response.body, response.url, _header(response, b"Content-Type"))
+        self._report(poll, response, found, "feed", "RSS/Atom feed")
+        for link in found.links:
+            yield from self._follow(poll, link)
 
-    def parse_sitemap(self, response: Response) -> Iterator[scrapy.Request]:
-        poll = self.poll_for(response.request) if response.request else None
-        if poll is None:  # its poll ended (timed out) before this answer came
+    @_within_poll
+    def parse_sitemap(self, poll: OutletPoll, response: Response) -> Iterator[scrapy.Request]:
+        if self._unchanged(poll, response):
             return
-        try:
-            if self._unchanged(poll, response):
-                return
-            found = read_sitemap(response.body, response.url)
-            self._report(poll, response, found, "sitemap", "sitemap")
-            oldest = datetime.now(UTC) - self.context.config.max_age
-            for link in found.links:
-                moment = link.published or link.updated
-                if moment is not None and moment < oldest:
-                    self._stat("newswatch/sitemap_entries_too_old")
-                    continue  # older than max_age: it could never alert
-                if link.is_sitemap:
-                    if outlet_host(link.url, poll.outlet.domains):
-                        path = _path_of(link.url)
-                        yield self._listing(poll, path, self.parse_sitemap)
-                    continue
-                yield from self._follow(poll, link)
-        finally:
-            self._done(poll)
+        found = read_sitemap(response.body, response.url)
+        self._report(poll, response, found, "sitemap", "sitemap")
+        oldest = datetime.now(UTC) - self.context.config.max_age
+        for link in found.links:
+            moment = link.published or link.updated
+            if moment is not None and moment < oldest:
+                self._stat("newswatch/sitemap_entries_too_old")
+                continue  # older than max_age: it could never alert
+            if link.is_sitemap:
+                if outlet_host(link.url, poll.outlet.domains):
+                    path = _path_of(link.url)
+                    yield self._listing(poll, path, self.parse_sitemap)
+                continue
+            yield from self._follow(poll, link)
 
-    def parse_page(self, response: Response) -> Iterator[scrapy.Request]:
-        poll = self.poll_for(response.request) if response.request else None
-        if poll is None:  # its poll ended (timed out) before this answer came
+    @_within_poll
+    def parse_page(self, poll: OutletPoll, response: Response) -> Iterator[scrapy.Request]:
+        poll.result.pages += 1
+        if not isinstance(response, HtmlResponse):
+            poll.count_error("page_not_html")
+            logger.warning("%s: page %s is not HTML, skipped", poll.name, response.url)
             return
-        try:
-            poll.result.pages += 1
-            if not isinstance(response, HtmlResponse):
-                poll.count_error("page_not_html")
-                logger.warning("%s: page %s is not HTML, skipped", poll.name, response.url)
-                return
-            extractor = LinkExtractor(allow_domains=poll.outlet.domains, unique=True)
-            for link in extractor.extract_links(response):
-                yield from self._follow(poll, DiscoveredLink(url=link.url))
-        finally:
-            self._done(poll)
+        extractor = LinkExtractor(allow_domains=poll.outlet.domains, unique=True)
+        for link in extractor.extract_links(response):
+            yield from self._follow(poll, DiscoveredLink(url=link.url))
 
     def _report(
         self, poll: OutletPoll, response: Response, found: Discovery, kind: str, label: str
@@ -301,41 +308,36 @@ class NewsSpider(scrapy.Spider):
 
     # --- articles --------------------------------------------------------------------------------
 
-    def parse_article(self, response: Response) -> Iterator[ArticleItem]:
-        poll = self.poll_for(response.request) if response.request else None
-        if poll is None:  # its poll ended (timed out) before this answer came
+    @_within_poll
+    def parse_article(self, poll: OutletPoll, response: Response) -> Iterator[ArticleItem]:
+        if not isinstance(response, HtmlResponse):
+            poll.count_error("article_not_html")
+            self._stat("newswatch/articles_not_html")
             return
-        try:
-            if not isinstance(response, HtmlResponse):
-                poll.count_error("article_not_html")
-                self._stat("newswatch/articles_not_html")
-                return
-            extracted = extract_article(response.text, response.url)
-            if extracted is None:
-                self._stat("newswatch/articles_without_text")
-                return
-            outlet = poll.outlet
-            canonical: str = response.meta["canonical"]
-            if extracted.canonical:
-                canonical = (
-                    canonical_url(extracted.canonical, outlet.domains, outlet.scheme) or canonical
-                )
-            link: DiscoveredLink = response.meta.get("link") or DiscoveredLink(url=canonical)
-            poll.result.articles += 1
-            poll.outstanding += 1  # until the pipeline has handled the article (item_done)
-            article = Article(
-                outlet=poll.name,
-                url=canonical,
-                fetched_from=response.url,
-                title=extracted.title or " ".join((link.title or "").split()),
-                text=extracted.text,
-                published=link.published or extracted.published,
-                language=extracted.language or outlet.language,
-                updated=link.updated,
+        extracted = extract_article(response.text, response.url)
+        if extracted is None:
+            self._stat("newswatch/articles_without_text")
+            return
+        outlet = poll.outlet
+        canonical: str = response.meta["canonical"]
+        if extracted.canonical:
+            canonical = (
+                canonical_url(extracted.canonical, outlet.domains, outlet.scheme) or canonical
             )
-            yield ArticleItem(article, poll.key)
-        finally:
-            self._done(poll)
+        link: DiscoveredLink = response.meta.get("link") or DiscoveredLink(url=canonical)
+        poll.result.articles += 1
+        poll.outstanding += 1  # until the pipeline has handled the article (item_done)
+        article = Article(
+            outlet=poll.name,
+            url=canonical,
+            fetched_from=response.url,
+            title=extracted.title or " ".join((link.title or "").split()),
+            text=extracted.text,
+            published=link.published or extracted.published,
+            language=extracted.language or outlet.language,
+            updated=link.updated,
+        )
+        yield ArticleItem(article, poll.key)
 
     def on_error(self, failure: Failure) -> None:
         request: scrapy.Request | None = getattr(failure, "request", None)
