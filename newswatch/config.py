@@ -12,7 +12,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -177,7 +177,15 @@ class Outlet(_Model):
 
     @property
     def interval(self) -> timedelta:
-        """How often the outlet is polled when no cron is given."""
+        """How often the outlet is polled: ``every`` (default 10 min), or a cron's next gap."""
+        if self.cron:
+            trigger = CronTrigger.from_crontab(self.cron, timezone=UTC)
+            first = trigger.get_next_fire_time(None, datetime.now(UTC))
+            second = (
+                trigger.get_next_fire_time(first, first + timedelta(seconds=1)) if first else None
+            )
+            if first and second:
+                return second - first
         return self.every or timedelta(minutes=10)
 
 

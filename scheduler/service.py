@@ -18,7 +18,7 @@ import logging
 import signal
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -355,7 +355,7 @@ class Service:
         now = time.time()
         outlets: dict[str, Any] = {}
         for name, outlet in self.config.outlets.items():
-            allowed = 3 * _interval_seconds(outlet)
+            allowed = 3 * outlet.interval.total_seconds()
             last = self.last_success.get(name)
             fresh = (last is not None and now - last <= allowed) or now - self.started <= allowed
             outlets[name] = {
@@ -365,14 +365,3 @@ class Service:
             if not fresh:
                 problems.append(f"{name}: no successful crawl in {allowed:.0f}s")
         return not problems, {"problems": problems, "outlets": outlets}
-
-
-def _interval_seconds(outlet: Outlet) -> float:
-    if not outlet.cron:
-        return outlet.interval.total_seconds()
-    from apscheduler.triggers.cron import CronTrigger
-
-    trigger = CronTrigger.from_crontab(outlet.cron, timezone=UTC)
-    first = trigger.get_next_fire_time(None, datetime.now(UTC))
-    second = trigger.get_next_fire_time(first, first + timedelta(seconds=1)) if first else None
-    return (second - first).total_seconds() if first and second else 3600.0

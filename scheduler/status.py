@@ -25,6 +25,9 @@ def render_status(config: Config, store: Store, now: datetime | None = None) -> 
             continue
         status = OutletStatus.from_json(raw)
         state = "ok" if status.reachable else "UNREACHABLE"
+        allowed = 3 * outlet.interval  # the same rule as /healthz
+        if status.last_success is None or now - status.last_success > allowed:
+            state += f", STALE (no success within {allowed})"
         lines.append(
             f"  {name}: {state}, last crawl {_when(status.last_crawl)} ({status.last_duration or 0:.1f}s), "
             f"last success {_when(status.last_success)}, live domain {status.live_domain or '-'}"

@@ -193,6 +193,8 @@ def test_outlet_unreachable_on_every_domain_exits_1(
     assert result.code == 1
     assert "pressdesk: unreachable on every domain" in result.stderr
     assert_clean_failure(result.stderr)
+    status = run_newswatch("status", cwd=workdir)
+    assert "pressdesk: UNREACHABLE, STALE (no success within 0:30:00)" in status.stdout
 
 
 def test_unreachable_redis_store_is_a_clear_error(

@@ -239,3 +239,25 @@ def test_errors_reach_sentry_tagged_and_without_secrets(
     assert "unreachable on every domain" in json.dumps(event)
     raw = b"".join(p.body for p in posts)
     assert b"s3cret-for-tests" not in raw and webhook.url.encode() not in raw
+
+
+def test_dead_letters_reach_sentry_tagged_with_their_channel(
+    tmp_path: Path, web: MultiHostServer, smtp: SmtpSink, webhook: WebhookReceiver
+) -> None:
+    OutletSite(web, [PRIMARY, MIRROR]).add_article(PALMYRA)
+    webhook.responses = [410]
+    with WebhookReceiver(path="/api/1/envelope/") as sentry:
+        dsn = f"http://publickey@127.0.0.1:{sentry.port}/1"
+        config = config_text(None, smtp, webhook).replace(
+            "        watches:\n", f"        sentry:\n          dsn: {dsn}\n        watches:\n"
+        )
+        write_config(tmp_path, config)
+        assert run_newswatch("run", "--once", cwd=tmp_path, web=web).code == 0
+        posts = sentry.wait_for(1, timeout=15)
+    events = [
+        item
+        for post in posts
+        for item in _envelope_items(post.body, post.headers.get("content-encoding", ""))
+        if isinstance(item, dict) and "dead-lettered" in json.dumps(item)
+    ]
+    assert events and events[0]["tags"]["channel"] == "siem"  # type: ignore[index]
