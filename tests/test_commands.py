@@ -6,6 +6,9 @@ nothing: an alert that could not be sent goes out on the next run, once.
 
 from __future__ import annotations
 
+import os
+import pty
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,6 +19,7 @@ from tests.e2e import (
     PALMYRA,
     PRIMARY,
     config_text,
+    newswatch_command,
     run_newswatch,
     write_config,
 )
@@ -205,3 +209,42 @@ def test_unreachable_redis_store_is_a_clear_error(
     assert result.code == 1
     assert "cannot reach the Redis store" in result.stderr
     assert_clean_failure(result.stderr)
+
+
+def test_run_once_shows_progress_on_a_terminal(
+    tmp_path: Path,
+    web: MultiHostServer,
+    outlet: OutletSite,
+    smtp: SmtpSink,
+    webhook: WebhookReceiver,
+) -> None:
+    OutletSite(web, ["www.second-outlet.test"]).add_article(PALMYRA)
+    config = config_text(None, smtp, webhook).replace(
+        "        watches:\n",
+        "          second:\n            domains: [www.second-outlet.test]\n            scheme: http\n"
+        "            feeds: [/rss.xml]\n        watches:\n",
+    )
+    write_config(tmp_path, config)
+    leader, follower = pty.openpty()
+    env = {**os.environ, **web.proxy_env(), "no_proxy": "127.0.0.1", "NO_PROXY": "127.0.0.1"}
+    process = subprocess.Popen(
+        [*newswatch_command(), "run", "--once"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=follower,
+    )
+    os.close(follower)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the terminal closed with the process
+            break
+        if not chunk:
+            break
+        output += chunk
+    assert process.wait(timeout=60) == 0
+    os.close(leader)
+    text = output.decode(errors="replace")
+    assert "progress: 1/2 outlets polled" in text and "progress: 2/2 outlets polled" in text
