@@ -164,7 +164,11 @@ class Service:
                 id=f"poll:{name}",
                 name=f"poll {name}",
                 replace_existing=True,
-                next_run_time=now if not outlet.cron else None,
+                # interval outlets are polled at once; cron ones at their first firing (None
+                # here would add the job paused)
+                next_run_time=self._first_run(
+                    f"poll:{name}", trigger.get_next_fire_time(None, now) if outlet.cron else now
+                ),
             )
         self.scheduler.add_job(
             lambda: self.reactor.callFromThread(self._forget_robots),
@@ -181,6 +185,11 @@ class Service:
             replace_existing=True,
             next_run_time=now,
         )
+
+    def _first_run(self, job_id: str, default: datetime | None) -> datetime | None:
+        """A reload keeps each known outlet's next tick; only new outlets are polled at once."""
+        job = self.scheduler.get_job(job_id)
+        return job.next_run_time if job is not None else default
 
     # --- polls (tick in a pool thread, poll in the reactor thread) -------------------------------
 
@@ -358,8 +367,11 @@ class Service:
             allowed = 3 * outlet.interval.total_seconds()
             last = self.last_success.get(name)
             fresh = (last is not None and now - last <= allowed) or now - self.started <= allowed
+            job = self.scheduler.get_job(f"poll:{name}") if self.scheduler.running else None
+            next_poll = job.next_run_time if job is not None else None
             outlets[name] = {
                 "last_success": datetime.fromtimestamp(last, UTC).isoformat() if last else None,
+                "next_poll": next_poll.isoformat() if next_poll else None,
                 "ok": fresh,
             }
             if not fresh:

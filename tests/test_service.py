@@ -84,6 +84,11 @@ def service_config(smtp: SmtpSink, webhook: WebhookReceiver, port: int, watches:
             scheme: http
             feeds: [/rss.xml]
             every: 2s
+          hourly:
+            domains: [www.cron-outlet.test]
+            scheme: http
+            feeds: [/rss.xml]
+            cron: "0 * * * *"
         service:
           listen: 127.0.0.1:{port}
         watches:
@@ -131,7 +136,10 @@ def test_service_polls_reloads_reports_health_and_stops_gracefully(
         wait_until(lambda: metric(http_get(f"{base}/metrics")[1], sent) == 1, 15, "delivery count")
         assert "newswatch_outlet_last_success_timestamp_seconds" in metrics
         status, health = http_get(f"{base}/healthz")
-        assert status == 200 and json.loads(health)["outlets"]["second"]["ok"]
+        outlets = json.loads(health)["outlets"]
+        assert status == 200 and outlets["second"]["ok"]
+        assert outlets["hourly"]["next_poll"].endswith(("+00:00", "Z"))  # scheduled, not paused
+        assert outlets["hourly"]["next_poll"][14:16] in ("00", "01")  # at the top of an hour
 
         # a new article is found by the next poll
         second.add_article(
