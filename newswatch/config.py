@@ -172,10 +172,6 @@ class Outlet(_Model):
         return self
 
     @property
-    def primary(self) -> str:
-        return self.domains[0]
-
-    @property
     def interval(self) -> timedelta:
         """How often the outlet is polled: ``every`` (default 10 min), or a cron's next gap."""
         if self.cron:
@@ -271,13 +267,6 @@ class Config(_Model):
                 f"store must be a redis:// URL (or absent for the embedded store), not {url!r}"
             )
         return url or None
-
-    def watches_for(self, outlet: str) -> dict[str, Watch]:
-        return {
-            name: watch
-            for name, watch in self.watches.items()
-            if watch.outlets is None or outlet in watch.outlets
-        }
 
 
 @dataclass(frozen=True)

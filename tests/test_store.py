@@ -37,16 +37,16 @@ def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator:
 
 def test_seen_is_remembered(make_store) -> None:
     store = make_store()
-    assert not store.is_seen(URL)
+    assert store.seen_version(URL) is None
     store.mark_seen(URL)
-    assert store.is_seen(URL)
+    assert store.seen_version(URL) == ""
 
 
 def test_seen_is_forgotten_after_retention(make_store) -> None:
     store = make_store(timedelta(seconds=1))
     store.mark_seen(URL)
     time.sleep(1.5)
-    assert not store.is_seen(URL)
+    assert store.seen_version(URL) is None
 
 
 def test_a_pair_is_claimed_once_and_its_alert_queued_for_each_channel(make_store) -> None:
@@ -145,7 +145,7 @@ def test_state_survives_reopening(make_store) -> None:
     first.claim("palmyra", URL, alert(), ["mail"])
     first.close()
     second = make_store()
-    assert second.is_seen(URL)
+    assert second.seen_version(URL) == ""
     assert not second.claim("palmyra", URL, alert(), ["mail"])
     assert [e.id for e in second.take_due("mail", "w1", time.time(), 300)] == ["a1"]
 

@@ -49,8 +49,6 @@ class Store(Protocol):
     def ping(self) -> None:
         """Raise StoreError when the store cannot be used."""
 
-    def is_seen(self, url: str) -> bool: ...
-
     def seen_version(self, url: str) -> str | None:
         """None when never seen; else the version remembered (the feed's updated time, or "")."""
 

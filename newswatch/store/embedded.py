@@ -74,9 +74,6 @@ class EmbeddedStore:
 
     # --- seen articles and claims ----------------------------------------------------------------
 
-    def is_seen(self, url: str) -> bool:
-        return self.seen_version(url) is not None
-
     def seen_version(self, url: str) -> str | None:
         row = self._run(
             "SELECT version FROM seen WHERE url = ? AND expires > ?", url, time.time()

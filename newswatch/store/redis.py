@@ -75,9 +75,6 @@ class RedisStore:
         except redis.RedisError as exc:
             raise StoreError(f"cannot reach the Redis store: {exc}") from None
 
-    def is_seen(self, url: str) -> bool:
-        return self.seen_version(url) is not None
-
     def seen_version(self, url: str) -> str | None:
         value: str | None = self._call(self.client.get, self._key("seen", url))
         return value
