@@ -88,6 +88,11 @@ class AlertIntake:
             {name: parse_query(watch.query) for name, watch in config.watches.items()}
         )
 
+    def mentioned(self, text: str) -> bool:
+        """Whether some watch term occurs in ``text`` at all: pages where none does skip the
+        judging of where each mention sits (see :meth:`WatchSet.mentioned`)."""
+        return self.watchset.mentioned(text)
+
     def is_too_old(self, article: Article) -> bool:
         """Old articles are remembered, never alerted, so a new watch or outlet does not flood."""
         return article.published is not None and article.published < self.clock() - self.max_age

@@ -41,7 +41,7 @@ import ahocorasick
 
 from alerts.matcher import CompiledQuery, Match, NormalizedArticle
 from alerts.query import And, Not, Or, Query, Term
-from alerts.textnorm import term_words
+from alerts.textnorm import normalize, term_words
 
 __all__ = ["WatchSet"]
 
@@ -262,6 +262,22 @@ class WatchSet:
                     if all(k in hits for k in leaf.keys):
                         touched.update(watches)
         return [i for i in sorted(touched) if self._holds(self._plans[i], scan) is not False]
+
+    def mentioned(self, text: str) -> bool:
+        """Whether any watch's positive term could occur in ``text`` (a page's whole text).
+
+        Exclusions are ignored on purpose: an excluded phrase seen in a sidebar must not hide
+        a page whose article still matches. A superset, so a page answering False needs no
+        judging of where its words sit.
+        """
+        if self._always:
+            return True
+        hits = self._scan(normalize(text))
+        for key in hits:
+            for leaf, _watches in self._triggers.get(key, ()):
+                if all(k in hits for k in leaf.keys):
+                    return True
+        return False
 
     def candidates(self, article: NormalizedArticle) -> list[str]:
         """Watches left for the matcher to decide: a superset of those that match.

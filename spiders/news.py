@@ -33,7 +33,7 @@ from newswatch.health import OutletStatus
 from newswatch.identity import canonical_url, outlet_host, same_path_on
 from spiders.context import CrawlContext
 from spiders.discovery import DiscoveredLink, Discovery, read_feed, read_sitemap
-from spiders.extraction import extract_article
+from spiders.extraction import article_text, read_page
 from spiders.poll import OutletPoll
 
 __all__ = ["ArticleItem", "NewsSpider"]
@@ -314,16 +314,22 @@ class NewsSpider(scrapy.Spider):
             poll.count_error("article_not_html")
             self._stat("newswatch/articles_not_html")
             return
-        extracted = extract_article(response.text, response.url)
-        if extracted is None:
+        page = read_page(response.text, response.url)
+        if page is None:
             self._stat("newswatch/articles_without_text")
             return
+        text = ""  # no watch term anywhere on the page: where words sit cannot matter
+        if self.context.intake.mentioned(page.visible_text):
+            text = article_text(page)
+            if not text:
+                self._stat("newswatch/articles_without_text")
+                return
+        else:
+            self._stat("newswatch/articles_without_watch_terms")
         outlet = poll.outlet
         canonical: str = response.meta["canonical"]
-        if extracted.canonical:
-            canonical = (
-                canonical_url(extracted.canonical, outlet.domains, outlet.scheme) or canonical
-            )
+        if page.canonical:
+            canonical = canonical_url(page.canonical, outlet.domains, outlet.scheme) or canonical
         link: DiscoveredLink = response.meta.get("link") or DiscoveredLink(url=canonical)
         poll.result.articles += 1
         poll.outstanding += 1  # until the pipeline has handled the article (item_done)
@@ -331,10 +337,10 @@ class NewsSpider(scrapy.Spider):
             outlet=poll.name,
             url=canonical,
             fetched_from=response.url,
-            title=extracted.title or " ".join((link.title or "").split()),
-            text=extracted.text,
-            published=link.published or extracted.published,
-            language=extracted.language or outlet.language,
+            title=page.title or " ".join((link.title or "").split()),
+            text=text,
+            published=link.published or page.published,
+            language=page.language or outlet.language,
             updated=link.updated,
         )
         yield ArticleItem(article, poll.key)

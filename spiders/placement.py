@@ -1,0 +1,450 @@
+"""Where on a page a piece of text sits: the article, or the furniture around it.
+
+The page is cut into *blocks*, the lines a reader sees (a paragraph, a list item, a heading, a
+caption), each with its own text. Every block is described by general signals that hold on
+sites never seen, none of them a rule for a particular site:
+
+* agreement of independent extractors: whether the block's text is in the text that
+  newswatch's precision-minded trafilatura pass kept, and in what resiliparse's main-content
+  extraction kept;
+* the publisher's own statement: the block's text is part of a JSON-LD ``articleBody``, or the
+  block sits inside the element marked ``itemprop="articleBody"`` or the ``<article>`` that
+  holds the headline;
+* semantic markup and ARIA roles of the block and its ancestors (``nav``, ``aside``,
+  ``footer``, ``role="complementary"`` ...), and class/id tokens that name furniture by kind
+  (comments, related and most-read lists, share and newsletter boxes, cookie banners,
+  navigation, footers, sidebars, ads);
+* shape: words, link density of the block and of its surroundings, whether it reads as a
+  sentence, its tag;
+* position: before the headline, inside the stretch of the page where the extractors found
+  the article, how far from the nearest block they kept.
+
+:mod:`spiders.judging` weighs these signals into one decision per block.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import lxml.etree
+import lxml.html
+
+__all__ = ["FEATURES", "Block", "Evidence", "block_features", "named_furniture", "segment"]
+
+# Elements that flow inside a line of text; every other element starts a block of its own.
+_INLINE = frozenset(
+    [
+        "a",
+        "abbr",
+        "acronym",
+        "b",
+        "bdi",
+        "bdo",
+        "big",
+        "br",
+        "cite",
+        "code",
+        "data",
+        "del",
+        "dfn",
+        "em",
+        "font",
+        "i",
+        "img",
+        "input",
+        "ins",
+        "kbd",
+        "label",
+        "mark",
+        "q",
+        "s",
+        "samp",
+        "select",
+        "small",
+        "span",
+        "strike",
+        "strong",
+        "sub",
+        "sup",
+        "svg",
+        "time",
+        "tt",
+        "u",
+        "var",
+        "wbr",
+        "button",
+    ]
+)
+_INVISIBLE = frozenset({"script", "style", "noscript", "template", "rt", "rp", "head", "title"})
+_HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"[.!?…。！？؟»”\"')]\s*$")
+
+_FURNITURE_TAGS = frozenset({"nav", "aside", "footer", "form"})
+_FURNITURE_ROLES = frozenset(
+    {"navigation", "complementary", "contentinfo", "banner", "search", "dialog", "alertdialog"}
+)
+# Class/id words naming a kind of furniture. A class or id token counts when one of its words
+# (split at case changes, "-" and "_") starts with one of these.
+_NAMED: dict[str, tuple[str, ...]] = {
+    "comments": ("comment", "disqus", "respond", "reply", "replies", "discussion", "forum"),
+    "related": (
+        "related",
+        "recommend",
+        "popular",
+        "mostread",
+        "trending",
+        "recirc",
+        "more",
+        "readmore",
+        "teaser",
+        "also",
+        "next",
+        "prev",
+        "outbrain",
+        "taboola",
+    ),
+    "share": ("share", "sharing", "social", "follow", "facebook", "twitter", "whatsapp"),
+    "newsletter": ("newsletter", "subscri", "signup", "paywall", "regwall", "login", "register"),
+    "consent": ("cookie", "consent", "gdpr", "privacy", "notice", "banner", "modal", "popup"),
+    "navigation": ("nav", "menu", "breadcrumb", "pagination", "pager", "skip", "toolbar"),
+    "footer": ("footer", "copyright", "colophon", "impressum", "legal", "bottom"),
+    "sidebar": ("sidebar", "aside", "widget", "rail", "column-right", "secondary"),
+    "ads": ("advert", "ad", "ads", "promo", "sponsor", "affiliate", "commercial", "werbung"),
+    "meta": ("tag", "tags", "category", "categories", "byline", "author", "bio", "meta", "date"),
+    "header": ("header", "masthead", "topbar", "logo", "brand"),
+    "body": ("article", "content", "story", "entry", "post", "body", "text", "main", "prose"),
+}
+_LABEL_WORDS = 4
+# A web or mail address, a handle or a copyright sign: "gofeminin.de", "@JamaicaGleaner", "©".
+_ADDRESS = re.compile(r"\b\w[\w-]*\.(?:[a-z]{2,6})\b(?!\.\w)|@\w|©|https?://", re.IGNORECASE)
+# Words that furniture says to the reader in the major languages of the web, and that an article
+# rarely says about itself: calls to subscribe, share, follow, comment, log in; pointers to more
+# reading; credits of photos and agencies; advertising labels. A soft signal, weighed with the
+# rest: an article about newsletters still reads as an article.
+_CUE_WORDS = re.compile(
+    r"\b(?:"
+    r"subscri\w*|abonn\w*|suscri\w*|subskryp\w*|newsletter\w*|sign up|sign in|log ?in|"
+    r"anmeld\w*|einlogg\w*|registr\w*|inscri\w*|iscriv\w*|zaloguj\w*|"
+    r"follow us|folg(?:en|t) sie|suivez|s[ií]guenos|seguici|obserwuj|"
+    r"share|teilen|partager|compartir|condividi|udost[eę]pnij|"
+    r"comments?|kommentar\w*|commentaires?|comentarios?|commenti|komentarz\w*|"
+    r"read (?:more|also|next)|see also|related|recommended|most (?:read|popular)|"
+    r"lesen sie (?:auch|mehr)|auch interessant|mehr zum thema|weitere (?:artikel|themen|informationen)|"
+    r"das k[oö]nnte|[àa] lire aussi|lire aussi|voir aussi|le puede interesar|lee tambi[eé]n|"
+    r"leggi anche|czytaj (?:te[zż]|tak[zż]e|wi[eę]cej)|zobacz (?:te[zż]|tak[zż]e)|"
+    r"advertisement|anzeige|werbung|publicidad|publicit[eé]|pubblicit[aà]|reklama|sponsored|"
+    r"foto|photo|bild|image|imago|getty|reuters|afp|dpa|epa|shutterstock|"
+    r"copyright|all rights reserved|alle rechte|tous droits|todos los derechos|"
+    r"cookies?|datenschutz|privacy|impressum|kontakt|contact us"
+    r")\b",
+    re.IGNORECASE,
+)
+_CUE_MAX_WORDS = 40
+_HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+_NAME_WORD = re.compile(r"[a-z]+|[A-Z][a-z]*")
+
+
+@dataclass(slots=True)
+class Block:
+    """One line of the page as a reader sees it: its element and its own text."""
+
+    element: lxml.html.HtmlElement
+    text: str  # whitespace collapsed, without the text of nested blocks
+    words: int
+    link_words: int
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What other parts of the analysis say about the page, in text."""
+
+    kept: tuple[str, ...]  # each extractor's output, whitespace collapsed
+    json_ld_body: str  # collapsed
+    container: lxml.html.HtmlElement | None  # the element the page marks as its article
+    headline: lxml.html.HtmlElement | None  # the <h1> of the article
+
+
+def _collapse(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _hidden(element: lxml.etree._Element) -> bool:
+    return (
+        element.get("hidden") is not None
+        or (element.get("aria-hidden") or "").lower() == "true"
+        or bool(_HIDDEN_STYLE.search(element.get("style") or ""))
+    )
+
+
+def segment(body: lxml.html.HtmlElement) -> list[Block]:
+    """The visible blocks under ``body``, in document order."""
+    blocks: list[Block] = []
+
+    def inline(
+        element: lxml.etree._Element, own: list[str], links: list[str], in_link: bool
+    ) -> None:
+        if element.tag == "br":
+            own.append(" ")
+        text = element.text or ""
+        own.append(text)
+        linked = in_link or element.tag == "a"
+        if linked:
+            links.append(text)
+        for child in element:
+            visit(child, own, links, linked)
+            tail = child.tail or ""
+            own.append(tail)
+            if linked:
+                links.append(tail)
+
+    def visit(
+        element: lxml.etree._Element, own: list[str], links: list[str], in_link: bool
+    ) -> None:
+        tag = element.tag.lower() if isinstance(element.tag, str) else ""
+        if not tag or tag in _INVISIBLE or _hidden(element):
+            return
+        if tag in _INLINE:
+            inline(element, own, links, in_link)
+            return
+        own.append(" ")  # a block inside a line breaks it
+        at = len(blocks)
+        mine: list[str] = []
+        my_links: list[str] = []
+        inline(element, mine, my_links, False)
+        text = _collapse("".join(mine))
+        if text:
+            link_words = len(_collapse(" ".join(my_links)).split())
+            blocks.insert(at, Block(element, text, len(text.split()), link_words))
+
+    visit(body, [], [], False)
+    return blocks
+
+
+def _name_words(element: lxml.etree._Element) -> set[str]:
+    raw = f"{element.get('class') or ''} {element.get('id') or ''}"
+    return {w.lower() for w in _NAME_WORD.findall(raw)}
+
+
+def _name_kinds(element: lxml.etree._Element) -> set[str]:
+    words = _name_words(element)
+    if not words:
+        return set()
+    kinds = set()
+    for kind, prefixes in _NAMED.items():
+        if any(w.startswith(prefixes) for w in words):
+            kinds.add(kind)
+    return kinds
+
+
+FEATURES = (
+    "kept_newswatch",
+    "kept_trafilatura",
+    "kept_resiliparse",
+    "kept_share",
+    "in_json_ld",
+    "in_container",
+    "no_container",
+    "in_article_tag",
+    "in_main",
+    "furniture_tag",
+    "furniture_role",
+    "header_tag",
+    *(f"named_{kind}" for kind in _NAMED),
+    "log_words",
+    "link_share",
+    "parent_link_share",
+    "sentence",
+    "tag_p",
+    "tag_li",
+    "tag_heading",
+    "tag_cell",
+    "tag_quote_caption",
+    "before_headline",
+    "inside_kept_span",
+    "log_distance_kept",
+    "siblings_kept",
+    "label_line",
+    "address",
+    "upper_share",
+    "after_kept_end",
+    "log_blocks_to_kept_end",
+    "relative_words",
+    "cue_words",
+    "under_cue_heading",
+)
+
+
+# What SPEC §3 names as never matched: menus, sidebars, related stories, comments, footers, and
+# the consent banners every page carries. Marked up (nav, aside, footer, ARIA roles) or named
+# as such in unambiguous words, a block is furniture whatever the weighing says.
+_NEVER_MATCHED = (
+    "comment",
+    "disqus",
+    "related",
+    "recommend",
+    "mostread",
+    "popular",
+    "outbrain",
+    "taboola",
+    "nav",
+    "menu",
+    "breadcrumb",
+    "footer",
+    "sidebar",
+    "cookie",
+    "consent",
+    "gdpr",
+)
+_NOT_FURNITURE = ("commentar", "navigat")  # "commentary" is an opinion piece
+# An element holding more than this share of the page's words is the page, not furniture in
+# it, whatever it is called ("content-with-sidebar").
+_FRAME_SHARE = 0.5
+
+
+def named_furniture(blocks: list[Block], evidence: Evidence) -> list[str | None]:
+    """For each block, what its markup says it is part of when that is furniture, or None.
+
+    An element that holds the headline or the article's container, or most of the page's
+    words, is the page's frame, not furniture, whatever it is called.
+    """
+    frame: set[lxml.etree._Element] = set()
+    for anchor in (evidence.headline, evidence.container):
+        if anchor is not None:
+            frame.add(anchor)
+            frame.update(anchor.iterancestors())
+    page_words = sum(b.words for b in blocks)
+    verdicts: dict[lxml.etree._Element, str | None] = {}
+
+    def named(element: lxml.etree._Element) -> str | None:
+        role = (element.get("role") or "").lower()
+        if element.tag in ("nav", "aside", "footer") or role in _FURNITURE_ROLES:
+            return role or str(element.tag)
+        for word in _name_words(element):
+            if word.startswith(_NEVER_MATCHED) and not word.startswith(_NOT_FURNITURE):
+                return word
+        return None
+
+    def kind_of(element: lxml.etree._Element) -> str | None:
+        if element in verdicts:
+            return verdicts[element]
+        verdict: str | None = None
+        if element not in frame and element.tag not in ("body", "html"):
+            verdict = named(element)
+            if verdict is not None and _words(element)[0] > _FRAME_SHARE * page_words:
+                verdict = None
+        parent = element.getparent()
+        if verdict is None and parent is not None:
+            verdict = kind_of(parent)
+        verdicts[element] = verdict
+        return verdict
+
+    return [kind_of(b.element) for b in blocks]
+
+
+def _words(element: lxml.etree._Element) -> tuple[int, int]:
+    text = _collapse("".join(element.itertext()))
+    links = sum(len(_collapse("".join(a.itertext())).split()) for a in element.iter("a"))
+    return len(text.split()), links
+
+
+def block_features(blocks: list[Block], evidence: Evidence) -> list[list[float]]:
+    """One row of :data:`FEATURES` per block."""
+    kept = [[bool(b.text) and b.text in out for out in evidence.kept] for b in blocks]
+    any_kept = [i for i, k in enumerate(kept) if k and k[0]]
+    first, last = (any_kept[0], any_kept[-1]) if any_kept else (-1, -1)
+    container_members = _members(evidence.container)
+    headline_at = _position_of(blocks, evidence.headline)
+    parent_shares: dict[lxml.etree._Element, float] = {}
+    sibling_kept: dict[lxml.etree._Element, list[int]] = {}
+    for block, k in zip(blocks, kept, strict=True):
+        parent = block.element.getparent()
+        if parent is not None:
+            sibling_kept.setdefault(parent, []).append(int(any(k)))
+    rows = []
+    nearest = _distances(len(blocks), any_kept)
+    kept_sizes = sorted(blocks[i].words for i in any_kept)
+    typical = kept_sizes[len(kept_sizes) // 2] if kept_sizes else 0
+    cue_heading = False
+    for index, (block, k) in enumerate(zip(blocks, kept, strict=True)):
+        element = block.element
+        if element.tag in _HEADINGS:
+            cue_heading = bool(_CUE_WORDS.search(block.text))
+        chain = [element, *(a for a in element.iterancestors() if a.tag not in ("body", "html"))]
+        tags = {str(a.tag) for a in chain}
+        roles = {(a.get("role") or "").lower() for a in chain}
+        kinds: set[str] = set()
+        for a in chain:
+            kinds |= _name_kinds(a)
+        parent = element.getparent()
+        if parent is not None and parent not in parent_shares:
+            words, links = _words(parent)
+            parent_shares[parent] = links / words if words else 0.0
+        siblings = sibling_kept.get(parent, [0]) if parent is not None else [0]
+        row = [
+            *(float(v) for v in k),
+            sum(k) / len(k),
+            float(bool(evidence.json_ld_body) and block.text in evidence.json_ld_body),
+            float(element in container_members),
+            float(evidence.container is None),
+            float("article" in tags),
+            float("main" in tags or "main" in roles),
+            float(bool(tags & _FURNITURE_TAGS)),
+            float(bool(roles & _FURNITURE_ROLES)),
+            float("header" in tags),
+            *(float(kind in kinds) for kind in _NAMED),
+            math.log1p(block.words),
+            block.link_words / block.words if block.words else 0.0,
+            parent_shares.get(parent, 0.0) if parent is not None else 0.0,
+            float(bool(_SENTENCE_END.search(block.text)) and block.words >= 4),
+            float(element.tag == "p"),
+            float(element.tag in ("li", "dd", "dt")),
+            float(element.tag in ("h1", "h2", "h3", "h4", "h5", "h6")),
+            float(element.tag in ("td", "th")),
+            float(element.tag in ("blockquote", "figcaption", "figure", "pre", "q")),
+            float(headline_at >= 0 and index < headline_at),
+            float(first <= index <= last and first >= 0),
+            math.log1p(nearest[index]),
+            sum(siblings) / len(siblings),
+            float(block.words <= _LABEL_WORDS and block.text.endswith(":")),
+            float(bool(_ADDRESS.search(block.text))),
+            _upper_share(block.text),
+            float(last >= 0 and index > last),
+            math.log1p(last - index) if first <= index <= last else 0.0,
+            block.words / typical if typical else 0.0,
+            float(block.words <= _CUE_MAX_WORDS and bool(_CUE_WORDS.search(block.text))),
+            float(cue_heading),
+        ]
+        rows.append(row)
+    return rows
+
+
+def _upper_share(text: str) -> float:
+    letters = [c for c in text if c.isalpha()]
+    return sum(c.isupper() for c in letters) / len(letters) if letters else 0.0
+
+
+def _members(container: lxml.html.HtmlElement | None) -> set[lxml.etree._Element]:
+    return set(container.iter()) if container is not None else set()
+
+
+def _position_of(blocks: list[Block], element: lxml.html.HtmlElement | None) -> int:
+    if element is None:
+        return -1
+    inside = set(element.iter())
+    return next((i for i, b in enumerate(blocks) if b.element in inside), -1)
+
+
+def _distances(count: int, marked: Iterable[int]) -> list[int]:
+    """For every index, how far it is from the nearest marked index (count when none is)."""
+    far = count
+    out = [far] * count
+    for i in marked:
+        out[i] = 0
+    for i in range(1, count):
+        out[i] = min(out[i], out[i - 1] + 1)
+    for i in range(count - 2, -1, -1):
+        out[i] = min(out[i], out[i + 1] + 1)
+    return out
