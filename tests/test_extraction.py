@@ -10,6 +10,7 @@ from scrapy.http import HtmlResponse
 
 from alerts.matcher import compile_query
 from alerts.query import parse_query
+from bench.detection_quality import EXTRACTORS, NEWSWATCH, load_articles, score
 from spiders.extraction import extract_article
 from tests.support.outlet_site import FixtureArticle, render_article
 
@@ -167,3 +168,17 @@ def test_odd_input_gives_none_or_text_and_never_raises() -> None:
     ):
         extracted = extract_article(page, "http://a.test/")
         assert extracted is None or isinstance(extracted.text, str)
+
+
+def test_real_articles_alert_on_their_body_and_rarely_on_their_furniture(corpus_dir: Path) -> None:
+    """bench/detection_quality.py's probes on the annotated articles, through the product path.
+
+    Measured when written (the weights were fitted on these pages among others): recall 0.963,
+    false alerts 0.025; trafilatura's defaults 0.955 / 0.022. The bounds catch a broken judge;
+    the issue's targets (0.98 / 0.02) are not reached yet, see bench/README.md.
+    """
+    pages = load_articles(corpus_dir)
+    assert len(pages) >= 100
+    scored = score(NEWSWATCH, EXTRACTORS[NEWSWATCH], pages)
+    assert scored.recall >= 0.95, f"recall {scored.recall:.3f}"
+    assert scored.false_rate <= 0.035, f"false alerts {scored.false_rate:.3f}"
