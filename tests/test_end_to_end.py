@@ -171,3 +171,53 @@ def test_one_fetch_per_article_robots_user_agent_and_rel_canonical(
     assert all(r.headers["user-agent"].startswith("newswatch/") for r in web.requests)
     assert all("+" in r.headers["user-agent"] for r in web.requests)
     assert len(webhook.posts) == 1 and len(smtp.messages) == 1  # the run has ended: all sent
+
+
+_SIDEBAR_ONLY = """<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">
+<title>Harvest festival draws record crowds | Press Desk</title></head><body>
+<header><nav><a href="/">Home</a> <a href="/world/">World</a></nav></header>
+<main><article><h1>Harvest festival draws record crowds</h1>
+<p>Farmers from across the region brought their produce to the market square on Saturday, and
+the organisers said the festival had never drawn so many visitors in its forty-year history.</p>
+<p>Stalls sold apples, pumpkins and cider late into the evening, while a brass band played on
+the steps of the town hall and children queued for rides on a restored steam tractor.</p>
+</article>
+<aside class="most-read"><h2>Most read</h2><ul>
+<li><a href="/a.html">Tourists return to Palmyra after the war</a></li>
+<li><a href="/b.html">Beekeepers report a honey shortage</a></li></ul></aside></main>
+<footer><p>&copy; Press Desk. All rights reserved.</p></footer></body></html>"""
+
+
+def test_a_mention_in_the_sidebar_does_not_alert_and_one_in_the_body_does(
+    tmp_path: Path,
+    web: MultiHostServer,
+    smtp: SmtpSink,
+    webhook: WebhookReceiver,
+    store_url: str | None,
+) -> None:
+    site = OutletSite(web, [PRIMARY, MIRROR])
+    sidebar = FixtureArticle(path="/Detail/2026/11/30/festival.html", title="", paragraphs=[])
+    sidebar.raw_html = _SIDEBAR_ONLY
+    site.add_article(sidebar)
+    site.add_article(
+        FixtureArticle(
+            path="/Detail/2026/11/30/museum.html",
+            title="Museum staff return to the ancient city",
+            paragraphs=[
+                "Staff of the antiquities museum returned to Palmyra this week to catalogue what "
+                "remains of the collection, officials said on Monday.",
+            ],
+        )
+    )
+    write_config(tmp_path, config_text(store_url, smtp, webhook))
+
+    run = run_newswatch("run", "--once", cwd=tmp_path, web=web)
+    assert run.code == 0, run.stderr
+
+    [post] = webhook.wait_for(1)
+    body = post.json()
+    assert body["article"]["url"] == f"http://{PRIMARY}/Detail/2026/11/30/museum.html"
+    [match] = body["matches"]
+    assert match["field"] == "body" and "returned to Palmyra this week" in match["snippet"]
+    assert len(smtp.wait_for(1)) == 1
+    assert len(webhook.posts) == 1  # nothing for the festival page's "most read" box

@@ -190,3 +190,18 @@ def test_a_page_without_any_watch_term_is_not_judged() -> None:
     assert _intake("Kherson OR floodwater").mentioned(read.visible_text)
     # an exclusion seen in the furniture does not hide a page whose article may still match
     assert _intake('floodwater -"Most read"').mentioned(read.visible_text)
+
+
+def test_the_alert_quotes_the_mention_in_the_article_not_the_one_in_the_sidebar() -> None:
+    page = NewsPage(
+        most_read=f"Tourists return to {WATCHED} after the war",
+        paragraphs=[*_STORY[:2], f"Archaeologists in {WATCHED} checked the temple for cracks."],
+    )
+    read = read_page(page.html(), URL)
+    assert read is not None and _intake(WATCHED).mentioned(read.visible_text)
+    matches = compile_query(parse_query(WATCHED)).match(read.title, article_text(read))
+    assert matches is not None
+    (match,) = matches
+    assert match.field == "body"
+    assert "Archaeologists in Palmyra checked the temple" in match.snippet
+    assert "Tourists" not in match.snippet
