@@ -392,6 +392,23 @@ class Scored:
     missed: list[tuple[Page, str]] = field(default_factory=list)
     false_hits: list[tuple[Page, str]] = field(default_factory=list)
 
+    def count(self, page: Page, phrase: str, hit: bool, *, furniture: bool) -> None:
+        """One probe's outcome: a hit is a found mention, or a false alert for furniture."""
+        by_language = self.by_language[page.language]
+        at = 2 if furniture else 0
+        by_language[at] += 1
+        by_language[at + 1] += hit
+        if furniture:
+            self.furniture += 1
+            self.false += hit
+            if hit:
+                self.false_hits.append((page, phrase))
+        else:
+            self.main += 1
+            self.found += hit
+            if not hit:
+                self.missed.append((page, phrase))
+
     @property
     def recall(self) -> float:
         return self.found / self.main if self.main else 1.0
@@ -414,23 +431,10 @@ def score(name: str, extractor: Extractor, pages: Iterable[Page]) -> Scored:
         scored.seconds += time.perf_counter() - started
         scored.pages += 1
         title, text = out if out is not None else ("", "")
-        counts = scored.by_language[page.language]
         for phrase in page.main:
-            hit = _matches(phrase, title, text)
-            scored.main += 1
-            scored.found += hit
-            counts[0] += 1
-            counts[1] += hit
-            if not hit:
-                scored.missed.append((page, phrase))
+            scored.count(page, phrase, _matches(phrase, title, text), furniture=False)
         for phrase in page.furniture:
-            hit = _matches(phrase, title, text)
-            scored.furniture += 1
-            scored.false += hit
-            counts[2] += 1
-            counts[3] += hit
-            if hit:
-                scored.false_hits.append((page, phrase))
+            scored.count(page, phrase, _matches(phrase, title, text), furniture=True)
     return scored
 
 

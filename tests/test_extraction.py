@@ -6,12 +6,13 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from scrapy.http import HtmlResponse
 
 from alerts.matcher import compile_query
 from alerts.query import parse_query
 from bench.detection_quality import EXTRACTORS, NEWSWATCH, load_articles, score
-from spiders.extraction import extract_article
+from spiders.extraction import MAX_BLOCKS, article_text, extract_article, read_page
 from tests.support.outlet_site import FixtureArticle, render_article
 
 
@@ -182,3 +183,18 @@ def test_real_articles_alert_on_their_body_and_rarely_on_their_furniture(corpus_
     scored = score(NEWSWATCH, EXTRACTORS[NEWSWATCH], pages)
     assert scored.recall >= 0.95, f"recall {scored.recall:.3f}"
     assert scored.false_rate <= 0.035, f"false alerts {scored.false_rate:.3f}"
+
+
+def test_a_page_of_endless_paragraphs_is_not_judged_and_says_so(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Judging time grows with the square of a page's paragraphs inside trafilatura: past
+    MAX_BLOCKS a page is refused at once, with one warning, instead of holding a poll for
+    minutes."""
+    endless = "<html><body><article><h1>T</h1>" + "<p>Palmyra " * (MAX_BLOCKS + 1) + "</article>"
+    page = read_page(endless + "</body></html>", "http://a.test/endless")
+    assert page is not None and len(page.blocks) > MAX_BLOCKS
+    with caplog.at_level("WARNING", logger="spiders.extraction"):
+        assert article_text(page) == ""
+    [record] = [r for r in caplog.records if r.name == "spiders.extraction"]
+    assert "not judged" in record.getMessage() and "http://a.test/endless" in record.getMessage()
