@@ -4,9 +4,11 @@ Matching runs on folded text (see :mod:`alerts.textnorm`) so case, accents and A
 spelling variants do not matter, while snippets are cut from the original text through the
 index map, so an alert shows what the outlet actually wrote.
 
-One watch is checked against many articles and one article against many watches: queries are
-compiled once (a regex per leaf) and an article is folded once (:class:`NormalizedArticle`)
-for all the watches that look at it.
+One watch is checked against many articles and one article against many watches: an article
+is folded once (:class:`NormalizedArticle`) for all the watches that look at it, and each
+distinct term gets one regex, compiled the first time an article shows its first word
+(:class:`Leaf`), because compiling is what a large watch list would otherwise spend its
+start-up and every reload on.
 """
 
 from __future__ import annotations
@@ -15,13 +17,13 @@ import bisect
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import cache, cached_property
+from functools import cache, cached_property, lru_cache
 from typing import Literal
 
 from alerts.query import And, Not, Or, Query, Term
 from alerts.textnorm import normalize_with_map, term_words
 
-__all__ = ["CompiledQuery", "Match", "NormalizedArticle", "compile_query"]
+__all__ = ["CompiledQuery", "Leaf", "Match", "NormalizedArticle", "compile_query"]
 
 Field = Literal["title", "body"]
 
@@ -69,6 +71,10 @@ def _word_class() -> str:
 
     Python's ``\\w`` excludes marks, which would let a term end in the middle of a Devanagari
     or Thai word at a vowel sign; folding already removed the marks that are mere accents.
+
+    Built once, but ``re`` cannot share a compiled piece between patterns: its 299 ranges are
+    parsed again, character by character, for each boundary of each term (about 1 ms a term).
+    That is why :class:`Leaf` compiles a term's pattern only when an article needs it.
     """
     marks: list[tuple[int, int]] = []
     # Above plane 1 the only marks are the variation selectors; skipping the empty planes
@@ -87,9 +93,11 @@ def _is_word_char(ch: str) -> bool:
     return ch.isalnum() or ch == "_" or unicodedata.category(ch).startswith("M")
 
 
-@cache  # watches share terms ("Palmyra" in hundreds of them): compile each one once
-def _leaf_pattern(term: Term) -> re.Pattern[str]:
-    words = term_words(term.text)
+# Keyed by the folded words, not the Term: "Palmyra", title:Palmyra and "palmyra" in hundreds of
+# watches, and the same terms again after a reload, share one regex.  Bounded, because a
+# compiled pattern weighs about 10 kB and a service reloads for months; a Leaf keeps its own.
+@lru_cache(maxsize=4096)
+def _leaf_regex(words: tuple[str, ...]) -> re.Pattern[str]:
     parts: list[str] = []
     for k, word in enumerate(words):
         if k:
@@ -108,6 +116,29 @@ def _leaf_pattern(term: Term) -> re.Pattern[str]:
     if _is_word_char(last) and not _in_ranges(last, _SPACELESS_RANGES):
         right = f"(?!{word_class})"
     return re.compile(f"{left}(?P<t>{''.join(parts)}){right}")
+
+
+class Leaf:
+    """One term's folded words, with the regex that decides a match where its first word occurs.
+
+    The regex is compiled on first use: at about 1 ms a term (see :func:`_word_class`), a
+    service with 10,000 watches would spend many seconds compiling at start and on every
+    reload, while an article only ever looks at the few terms whose first word it contains.
+    """
+
+    __slots__ = ("_pattern", "anchor", "words")
+
+    def __init__(self, words: tuple[str, ...]) -> None:
+        self.words = words
+        self.anchor = words[0]  # where a match of the pattern must begin, for str.find
+        self._pattern: re.Pattern[str] | None = None
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        pattern = self._pattern
+        if pattern is None:
+            pattern = self._pattern = _leaf_regex(self.words)
+        return pattern
 
 
 @dataclass(frozen=True)
@@ -173,13 +204,17 @@ class _Hit:
 _MAX_PROCLITIC = 4  # the longest Arabic prefix the patterns accept (و + بال)
 
 
-def _search(pattern: re.Pattern[str], anchor: str, norm: str) -> re.Match[str] | None:
-    """``pattern.search(norm)``, tried only where the term's first word occurs.
+def _search(leaf: Leaf, norm: str) -> re.Match[str] | None:
+    """``leaf.pattern.search(norm)``, tried only where the term's first word occurs.
 
     The leading word-boundary lookbehind keeps the regex engine from skipping ahead to the
-    literal, so a plain search walks the whole text for every term; ``str.find`` jumps.
+    literal, so a plain search walks the whole text for every term; ``str.find`` jumps.  A
+    text without the first word does not even need the pattern compiled.
     """
-    pos = norm.find(anchor)
+    pos = norm.find(leaf.anchor)
+    if pos == -1:
+        return None
+    pattern, anchor = leaf.pattern, leaf.anchor
     while pos != -1:
         for start in range(max(0, pos - _MAX_PROCLITIC), pos + 1):
             found = pattern.match(norm, start)
@@ -189,14 +224,12 @@ def _search(pattern: re.Pattern[str], anchor: str, norm: str) -> re.Match[str] |
     return None
 
 
-def _locate(
-    pattern: re.Pattern[str], anchor: str, article: NormalizedArticle, field: Field
-) -> _Hit | None:
+def _locate(leaf: Leaf, article: NormalizedArticle, field: Field) -> _Hit | None:
     if field == "title":
         norm, index, original = article.title_norm, article.title_map, article.title
     else:
         norm, index, original = article.body_norm, article.body_map, article.body
-    found = _search(pattern, anchor, norm)
+    found = _search(leaf, norm)
     if found is None:
         return None
     start, end = found.span("t")
@@ -236,19 +269,26 @@ def _snippet(text: str, words: _Words, start: int, end: int) -> tuple[str, int, 
 
 
 class CompiledQuery:
-    """A query with one compiled pattern per leaf, reusable across articles."""
+    """A query with one :class:`Leaf` per term, reusable across articles.
 
-    def __init__(self, query: Query) -> None:
+    ``shared`` maps folded words to leaves for many queries at once (a WatchSet passes one):
+    a term in many watches is then one leaf, compiled once for all of them.
+    """
+
+    def __init__(self, query: Query, shared: dict[tuple[str, ...], Leaf] | None = None) -> None:
         self.query = query
-        self._patterns: dict[Term, re.Pattern[str]] = {}
-        self._anchors: dict[Term, str] = {}  # each term's first normalised word
+        self.leaves: dict[Term, Leaf] = {}  # every term, excluded ones too
+        self._shared = {} if shared is None else shared
         self._compile(query)
 
     def _compile(self, node: Query) -> None:
         if isinstance(node, Term):
-            if node not in self._patterns:
-                self._patterns[node] = _leaf_pattern(node)
-                self._anchors[node] = term_words(node.text)[0]
+            if node not in self.leaves:
+                words = term_words(node.text)
+                leaf = self._shared.get(words)
+                if leaf is None:
+                    leaf = self._shared[words] = Leaf(words)
+                self.leaves[node] = leaf
         elif isinstance(node, Not):
             self._compile(node.child)
         elif isinstance(node, And | Or):
@@ -265,10 +305,10 @@ class CompiledQuery:
 
         def find(term: Term) -> _Hit | None:
             if term not in hits:
-                pattern, anchor = self._patterns[term], self._anchors[term]
-                hit = _locate(pattern, anchor, article, "title")
+                leaf = self.leaves[term]
+                hit = _locate(leaf, article, "title")
                 if hit is None and not term.title_only:
-                    hit = _locate(pattern, anchor, article, "body")
+                    hit = _locate(leaf, article, "body")
                 hits[term] = hit
             return hits[term]
 
@@ -302,5 +342,5 @@ class CompiledQuery:
 
 
 def compile_query(query: Query) -> CompiledQuery:
-    """Compile ``query`` once so each article costs only regex searches."""
+    """Prepare ``query`` once so each article costs only regex searches (see :class:`Leaf`)."""
     return CompiledQuery(query)

@@ -30,18 +30,17 @@ Soundness, which the tests check against evaluating every query on its own:
 
 from __future__ import annotations
 
-import re
 import string
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import ahocorasick
 
-from alerts.matcher import CompiledQuery, Match, NormalizedArticle
+from alerts.matcher import CompiledQuery, Leaf, Match, NormalizedArticle
 from alerts.query import And, Not, Or, Query, Term
-from alerts.textnorm import normalize, term_words
+from alerts.textnorm import normalize
 
 __all__ = ["WatchSet"]
 
@@ -59,12 +58,16 @@ _Hits = dict[int, list[int]]  # automaton key id -> end index of every occurrenc
 
 @dataclass(frozen=True, eq=False)
 class _Leaf:
-    """One distinct term text: its automaton keys and the matcher's own compiled pattern."""
+    """One distinct term (its folded words): its automaton keys and the matcher's own leaf.
+
+    The matcher leaf compiles its regex on first use, so building the set compiles nothing:
+    only a term whose every word the automaton found in some article ever costs a compile.
+    """
 
     keys: tuple[int, ...]  # one per folded word, in order
     first: int  # key of the first word: where a match of the pattern must begin
     first_len: int
-    pattern: re.Pattern[str]
+    matcher_leaf: Leaf
 
 
 # The query tree with every term replaced by the index of its leaf; evaluated once per
@@ -124,7 +127,7 @@ class _ArticleScan:
         if any(k not in hits for k in leaf.keys):
             return False  # a word of the term is not even a substring
         unknown = False
-        pattern = leaf.pattern
+        pattern = leaf.matcher_leaf.pattern
         for end in hits[leaf.first]:
             start = end - leaf.first_len + 1
             if pattern.match(text, start):
@@ -161,9 +164,10 @@ class WatchSet:
 
     def __init__(self, queries: Mapping[str, Query]) -> None:
         self.names: list[str] = list(queries)
-        self.compiled: list[CompiledQuery] = [CompiledQuery(q) for q in queries.values()]
+        shared: dict[tuple[str, ...], Leaf] = {}  # one leaf per distinct term, for every watch
+        self.compiled: list[CompiledQuery] = [CompiledQuery(q, shared) for q in queries.values()]
         self._leaves: list[_Leaf] = []
-        self._leaf_ids: dict[Term, int] = {}
+        self._leaf_ids: dict[tuple[str, ...], int] = {}  # by folded words
         self._words: dict[str, int] = {}
         # Key of a first word -> leaves starting with it, with the watches for which that leaf
         # is a positive term (a reason to look at the watch at all).
@@ -178,7 +182,7 @@ class WatchSet:
             if not _needs_positive_term(query):
                 self._always.append(index)
             for term in query.terms():
-                leaf_id = self._leaf_ids[replace(term, title_only=False)]
+                leaf_id = self._leaf_ids[compiled.leaves[term].words]
                 if index not in trigger_watches[leaf_id]:
                     trigger_watches[leaf_id].append(index)
         for leaf_id, watches in trigger_watches.items():
@@ -195,20 +199,20 @@ class WatchSet:
         return len(self.names)
 
     def _leaf(self, term: Term, compiled: CompiledQuery) -> int:
-        """The leaf of ``term``, shared by every watch with the same term text.
+        """The leaf of ``term``, shared by every watch whose term folds to the same words.
 
-        ``title:`` does not change the pattern, only where it is looked for, so it is kept on
-        the plan node, not the leaf.  The pattern is the one the watch's own CompiledQuery
-        compiled, so a presence found here is one ``match_normalized`` finds too.
+        The pattern depends on the folded words alone; ``title:`` only changes where it is
+        looked for, so it is kept on the plan node, not the leaf.  The matcher leaf is the
+        watch's own CompiledQuery's, so a presence found here is one ``match_normalized``
+        finds too, with the same regex.
         """
-        key = replace(term, title_only=False)
-        if key not in self._leaf_ids:
-            words = term_words(term.text)
-            keys = tuple(self._words.setdefault(w, len(self._words)) for w in words)
-            pattern = compiled._patterns[term]
-            self._leaf_ids[key] = len(self._leaves)
-            self._leaves.append(_Leaf(keys, keys[0], len(words[0]), pattern))
-        return self._leaf_ids[key]
+        leaf = compiled.leaves[term]
+        leaf_id = self._leaf_ids.get(leaf.words)
+        if leaf_id is None:
+            keys = tuple(self._words.setdefault(w, len(self._words)) for w in leaf.words)
+            leaf_id = self._leaf_ids[leaf.words] = len(self._leaves)
+            self._leaves.append(_Leaf(keys, keys[0], len(leaf.anchor), leaf))
+        return leaf_id
 
     def _plan(self, node: Query, compiled: CompiledQuery) -> _Node:
         if isinstance(node, Term):

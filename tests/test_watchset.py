@@ -304,3 +304,76 @@ def test_empty_watchset() -> None:
     ws = WatchSet({})
     assert len(ws) == 0
     assert ws.matches("Palmyra", "Palmyra") == {}
+
+
+# --- scale -----------------------------------------------------------------------------------
+
+_SYLLABLES = ("ka", "ri", "to", "ma", "ne", "lo", "den", "sha", "bur", "mor", "lin", "tra")
+
+
+def _made_up_name(rng: random.Random) -> str:
+    """A name from the long tail of what thousands of users watch."""
+    return "".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(2, 4))).capitalize()
+
+
+def _many_watches(count: int, rng: random.Random) -> tuple[dict[str, Query], list[str]]:
+    """``count`` distinct queries: the case table's, the stress queries', and a long tail of
+    made-up names alone, in phrases, with OR, AND, exclusions and title: (returned too)."""
+    texts: dict[str, None] = dict.fromkeys(c["query"] for c in CASES)
+    while len(texts) < 1500:
+        texts[_random_query_text(rng)] = None
+    names: list[str] = []
+    while len(texts) < count:
+        name = _made_up_name(rng)
+        names.append(name)
+        other = rng.choice(_QUERY_WORDS)
+        shapes = [name, f'"{name} {_made_up_name(rng)}"', f"{name} OR {other}"]
+        shapes += [f"{name} -{other}", f"title:{name}", f"{other} {name}"]
+        texts[rng.choice(shapes)] = None
+    queries: dict[str, Query] = {}
+    for text in texts:
+        try:
+            queries[text] = parse_query(text)
+        except QuerySyntaxError:
+            continue  # a case that tests a syntax error, or a random one the parser refuses
+    while len(queries) < count:
+        name = _made_up_name(rng)
+        queries.setdefault(f'"{name} {name}"', parse_query(f'"{name} {name}"'))
+    return queries, names
+
+
+def test_ten_thousand_watches_build_without_compiling_and_match_as_each_alone() -> None:
+    """The service's scale: building compiles no regex (about 1 ms a term, so seconds at start
+    and on every reload); matching compiles only the terms articles show, and gives exactly
+    what every watch evaluated on its own gives."""
+    rng = random.Random(10_000)
+    queries, names = _many_watches(10_000, rng)
+    assert len(queries) == 10_000
+    watchset = WatchSet(queries)
+    leaves = [leaf for compiled in watchset.compiled for leaf in compiled.leaves.values()]
+    assert not [leaf for leaf in leaves if leaf._pattern is not None], "built lazily"
+    assert len({id(leaf) for leaf in leaves}) == len({leaf.words for leaf in leaves}), "shared"
+
+    articles = [(c["title"] or "", c["body"] or "") for c in CASES[::12]]
+    for _ in range(10):
+        tail = " ".join(rng.choice(names) for _ in range(5))
+        articles.append((_random_text(rng, 4), f"{_random_text(rng, 30)} {tail}."))
+    reference = {name: compile_query(q) for name, q in queries.items()}
+    matched = 0
+    for title, body in articles:
+        article = NormalizedArticle.from_text(title, body)
+        expected = {
+            name: r
+            for name, c in reference.items()
+            if (r := c.match_normalized(article)) is not None
+        }
+        got = watchset.matches_normalized(article)
+        assert got == expected, (title, body)
+        assert list(got) == list(expected)
+        matched += len(got)
+    assert matched > 1000, "the articles should make many watches match"
+    distinct = {leaf.words: leaf for leaf in leaves}.values()
+    compiled = [leaf for leaf in distinct if leaf._pattern is not None]
+    assert 0 < len(compiled) < len(distinct) // 4, "only terms the articles show are compiled"
+    solo = next(name for name in names if name in queries)  # a watch of one made-up name
+    assert solo in watchset.matches("", f"news from {solo.upper()} today")
