@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -9,11 +10,15 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import redis
 
 from newswatch.errors import StoreError
 from newswatch.store import Store, open_store
+from newswatch.store.redis import SWEEP_ONE_IN, RedisStore
+from newswatch.store.seen import url_digest
 
 URL = "https://www.presstv.ir/Detail/2016/03/18/1.html"
+OUTLET = "presstv"
 
 
 def alert(alert_id: str = "a1") -> dict[str, object]:
@@ -37,16 +42,72 @@ def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator:
 
 def test_seen_is_remembered(make_store) -> None:
     store = make_store()
-    assert store.seen_version(URL) is None
-    store.mark_seen(URL)
-    assert store.seen_version(URL) == ""
+    assert store.seen_version(OUTLET, URL) is None
+    store.mark_seen(OUTLET, URL)
+    assert store.seen_version(OUTLET, URL) == ""
+    assert store.seen_version("other-outlet", URL) is None  # remembered per outlet
+    assert store.seen_version(OUTLET, URL + "?page=2") is None
+
+
+def test_versions_round_trip_and_the_newest_one_is_kept(make_store) -> None:
+    store = make_store()
+    versions = ["", "2026-11-27T10:00:00Z", "1969-07-20T20:17:40Z", "9999-12-31T23:59:59Z"]
+    for n, version in enumerate(versions):
+        store.mark_seen(OUTLET, f"{URL}?v={n}", version)
+    assert [store.seen_version(OUTLET, f"{URL}?v={n}") for n in range(4)] == versions
+    store.mark_seen(OUTLET, URL, "2026-11-27T10:00:00Z")
+    store.mark_seen(OUTLET, URL, "2026-11-28T08:30:00Z")  # edited since: fetched again
+    assert store.seen_version(OUTLET, URL) == "2026-11-28T08:30:00Z"
+
+
+def test_a_version_version_of_never_writes_is_refused(make_store) -> None:
+    with pytest.raises(ValueError, match="not an article version"):
+        make_store().mark_seen(OUTLET, URL, "yesterday")
+
+
+def test_hundreds_of_one_outlets_articles_are_each_remembered(make_store) -> None:
+    """Past 128 articles the Redis layout splits nodes; no article may get lost doing it."""
+    store = make_store()
+    urls = [
+        f"https://www.presstv.ir/Detail/2026/11/{n % 28 + 1}/{n}/story.html" for n in range(800)
+    ]
+    for n, url in enumerate(urls):
+        store.mark_seen(OUTLET, url, f"2026-11-27T10:{n % 60:02d}:00Z" if n % 2 else "")
+    for n, url in enumerate(urls):
+        assert store.seen_version(OUTLET, url) == (
+            f"2026-11-27T10:{n % 60:02d}:00Z" if n % 2 else ""
+        )
+    assert store.seen_version(OUTLET, urls[0] + "?later") is None
+
+
+def test_concurrent_writers_of_one_outlet_lose_no_article(make_store) -> None:
+    stores = [make_store() for _ in range(4)]  # separate connections, as separate workers have
+    barrier = threading.Barrier(len(stores))
+
+    def remember(store: Store, worker: int) -> None:
+        barrier.wait()
+        for n in range(150):
+            store.mark_seen(OUTLET, f"{URL}?worker={worker}&n={n}")
+
+    threads = [threading.Thread(target=remember, args=(s, w)) for w, s in enumerate(stores)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    missing = [
+        (w, n)
+        for w in range(len(stores))
+        for n in range(150)
+        if stores[0].seen_version(OUTLET, f"{URL}?worker={w}&n={n}") is None
+    ]
+    assert missing == []
 
 
 def test_seen_is_forgotten_after_retention(make_store) -> None:
     store = make_store(timedelta(seconds=1))
-    store.mark_seen(URL)
+    store.mark_seen(OUTLET, URL)
     time.sleep(1.5)
-    assert store.seen_version(URL) is None
+    assert store.seen_version(OUTLET, URL) is None
 
 
 def test_a_pair_is_claimed_once_and_its_alert_queued_for_each_channel(make_store) -> None:
@@ -141,11 +202,11 @@ def test_digest_buckets_collect_then_close_into_one_outbox_entry(make_store) -> 
 
 def test_state_survives_reopening(make_store) -> None:
     first = make_store()
-    first.mark_seen(URL)
+    first.mark_seen(OUTLET, URL)
     first.claim("palmyra", URL, alert(), ["mail"])
     first.close()
     second = make_store()
-    assert second.seen_version(URL) == ""
+    assert second.seen_version(OUTLET, URL) == ""
     assert not second.claim("palmyra", URL, alert(), ["mail"])
     assert [e.id for e in second.take_due("mail", "w1", time.time(), 300)] == ["a1"]
 
@@ -186,9 +247,155 @@ def test_validators_and_outlet_status_round_trip(make_store) -> None:
 
 def test_seen_versions_and_recent_alerts(make_store) -> None:
     store = make_store()
-    store.mark_seen(URL, "2026-11-27T10:00:00Z")
-    assert store.seen_version(URL) == "2026-11-27T10:00:00Z"
+    store.mark_seen(OUTLET, URL, "2026-11-27T10:00:00Z")
+    assert store.seen_version(OUTLET, URL) == "2026-11-27T10:00:00Z"
     for n in range(3):
         store.claim("palmyra", f"{URL}?n={n}", alert(f"a{n}"), ["mail"])
     assert [a["id"] for a in store.recent_alerts(2)] == ["a2", "a1"]
     assert store.pending_count("mail") == (3, 0)
+
+
+# --- the compact layouts themselves ------------------------------------------------------------
+
+
+def _seen_keys(client: redis.Redis) -> dict[str, str]:
+    return {key: client.type(key) for key in client.scan_iter(match="newswatch:seen*")}
+
+
+def test_redis_keeps_every_node_a_listpack_under_80_bytes_an_article(redis_clean_url: str) -> None:
+    store = open_store(redis_clean_url, timedelta(days=30))
+    client = redis.Redis.from_url(redis_clean_url, decode_responses=True)
+    try:
+        for n in range(3000):
+            store.mark_seen(OUTLET, f"https://www.presstv.ir/Detail/2026/11/27/{n}/a-story.html")
+        keys = _seen_keys(client)
+        hashes = [key for key, kind in keys.items() if kind == "hash"]
+        markers = [key for key, kind in keys.items() if kind == "string"]
+        assert set(keys.values()) == {"hash", "string"} and len(hashes) == len(markers) + 1
+        assert {client.object("encoding", key) for key in hashes} == {"listpack"}
+        assert max(client.hlen(key) for key in hashes) <= 128
+        assert sum(client.hlen(key) for key in hashes) == 3000
+        assert all(client.get(key) == "" for key in markers)
+        assert all(0 < client.pttl(key) <= 30 * 86400 * 1000 for key in keys)
+        used = sum(client.memory_usage(key) or 0 for key in keys)
+        assert used / 3000 <= 80
+    finally:
+        client.close()
+        store.close()
+
+
+def test_redis_nodes_split_as_deep_as_needed(redis_clean_url: str) -> None:
+    client = redis.Redis.from_url(redis_clean_url, decode_responses=True)
+    store = RedisStore(client, timedelta(days=1), node_articles=4)
+    try:
+        for n in range(400):
+            store.mark_seen(OUTLET, f"{URL}?n={n}", "2026-11-27T10:00:00Z")
+        assert all(store.seen_version(OUTLET, f"{URL}?n={n}") for n in range(400))
+        hashes = [key for key, kind in _seen_keys(client).items() if kind == "hash"]
+        assert max(client.hlen(key) for key in hashes) <= 4
+        assert max(len(key.rpartition(":")[2]) for key in hashes) >= 7  # 400 / 4 needs 2**7
+    finally:
+        store.close()
+
+
+def _urls(count: int, sweeping: bool) -> list[str]:
+    """URLs whose write does (or does not) sweep its node of articles past retention."""
+    found = (f"{URL}?n={n}" for n in range(10_000))
+    return [u for u in found if (url_digest(u)[-1] % SWEEP_ONE_IN == 0) == sweeping][:count]
+
+
+def test_redis_sweeps_forgotten_articles_out_of_a_full_node_instead_of_splitting_it(
+    redis_clean_url: str,
+) -> None:
+    client = redis.Redis.from_url(redis_clean_url, decode_responses=True)
+    store = RedisStore(client, timedelta(seconds=1), node_articles=16)
+    try:
+        *old, new = _urls(17, sweeping=False)
+        for url in old:
+            store.mark_seen(OUTLET, url)
+        time.sleep(1.2)
+        store.mark_seen(OUTLET, new)
+        assert _seen_keys(client) == {f"newswatch:seen:{OUTLET}:": "hash"}
+        assert client.hlen(f"newswatch:seen:{OUTLET}:") == 1
+        time.sleep(1.2)
+        assert _seen_keys(client) == {}  # a node nobody writes to expires whole
+    finally:
+        store.close()
+
+
+def test_redis_sweeps_a_node_on_a_sample_of_writes(redis_clean_url: str) -> None:
+    client = redis.Redis.from_url(redis_clean_url, decode_responses=True)
+    store = RedisStore(client, timedelta(seconds=2))
+    root = f"newswatch:seen:{OUTLET}:"
+    try:
+        *old, keeper, unsampled = _urls(12, sweeping=False)
+        for url in old:
+            store.mark_seen(OUTLET, url)
+        time.sleep(1.2)
+        store.mark_seen(OUTLET, keeper)  # keeps the node alive past the old ones' retention
+        time.sleep(1.2)
+        store.mark_seen(OUTLET, unsampled)
+        assert client.hlen(root) == 12  # the old ones are still in memory, but no longer seen
+        assert [store.seen_version(OUTLET, url) for url in old] == [None] * 10
+        store.mark_seen(OUTLET, _urls(1, sweeping=True)[0])
+        assert client.hlen(root) == 3
+        assert store.seen_version(OUTLET, keeper) == ""
+    finally:
+        store.close()
+
+
+def test_redis_takes_its_node_size_from_the_server(redis_clean_url: str) -> None:
+    client = redis.Redis.from_url(redis_clean_url, decode_responses=True)
+    configured = client.config_get("hash-max-listpack-entries")["hash-max-listpack-entries"]
+    try:
+        client.config_set("hash-max-listpack-entries", 64)
+        store = RedisStore.from_url(redis_clean_url, timedelta(days=1))
+        assert store.node_articles == 64
+        store.close()
+        client.config_set("hash-max-listpack-entries", 4096)  # more saves little, scans longer
+        store = RedisStore.from_url(redis_clean_url, timedelta(days=1))
+        assert store.node_articles == 128
+        store.close()
+    finally:
+        client.config_set("hash-max-listpack-entries", configured)
+        client.close()
+
+
+def test_redis_still_knows_articles_seen_in_the_previous_layout(redis_clean_url: str) -> None:
+    client = redis.Redis.from_url(redis_clean_url, decode_responses=True)
+    client.set(f"newswatch:seen:{URL}", "2026-11-27T10:00:00Z", ex=3600)  # one string per URL
+    store = open_store(redis_clean_url, timedelta(days=30))
+    try:
+        assert store.seen_version(OUTLET, URL) == "2026-11-27T10:00:00Z"
+        store.mark_seen(OUTLET, URL, "2026-11-28T08:30:00Z")
+        assert store.seen_version(OUTLET, URL) == "2026-11-28T08:30:00Z"
+    finally:
+        client.close()
+        store.close()
+
+
+def test_embedded_still_knows_articles_seen_in_the_previous_layout(tmp_path: Path) -> None:
+    folder = tmp_path / "state"
+    folder.mkdir()
+    old = sqlite3.connect(folder / "state.sqlite3")
+    old.execute("CREATE TABLE seen (url TEXT PRIMARY KEY, expires REAL NOT NULL, version TEXT)")
+    old.execute(
+        "INSERT INTO seen VALUES (?, ?, ?)", (URL, time.time() + 3600, "2026-11-27T10:00:00Z")
+    )
+    old.execute("INSERT INTO seen VALUES (?, ?, ?)", (URL + "?old", time.time() - 1, ""))
+    old.commit()
+    old.close()
+    store = open_store(None, timedelta(days=30), folder)
+    assert store.seen_version(OUTLET, URL) == "2026-11-27T10:00:00Z"
+    assert store.seen_version(OUTLET, URL + "?old") is None
+    store.close()
+    old = sqlite3.connect(folder / "state.sqlite3")  # its rows expire: they go, then the table
+    old.execute("UPDATE seen SET expires = 0")
+    old.commit()
+    old.close()
+    store = open_store(None, timedelta(days=30), folder)
+    assert store.seen_version(OUTLET, URL) is None
+    store.close()
+    old = sqlite3.connect(folder / "state.sqlite3")
+    assert old.execute("SELECT name FROM sqlite_master WHERE name = 'seen'").fetchall() == []
+    old.close()

@@ -1,6 +1,7 @@
 """Where newswatch remembers what it has seen and sent: Redis, or an embedded store.
 
-Both backends keep the same promises (SPEC §4): a seen article is remembered for ``retention``; a
+Both backends keep the same promises (SPEC §4): a seen article is remembered for ``retention``,
+in a compact form (an 8-byte digest of its URL within its outlet, see ``newswatch.store.seen``); a
 (watch, article) pair is claimed at most once, and the claim, the alert and its outbox entries
 (one per channel, or one place in the watch's digest) are written in one atomic step, so a crash
 can neither lose an alert nor create it twice.
@@ -49,10 +50,18 @@ class Store(Protocol):
     def ping(self) -> None:
         """Raise StoreError when the store cannot be used."""
 
-    def seen_version(self, url: str) -> str | None:
-        """None when never seen; else the version remembered (the feed's updated time, or "")."""
+    def seen_version(self, outlet: str, url: str) -> str | None:
+        """None when never seen within retention; else the version remembered (``version_of``).
 
-    def mark_seen(self, url: str, version: str = "") -> None: ...
+        Articles are remembered per outlet (the name in the config; the caller always knows it):
+        that keeps each outlet's memory together and small, so an 8-byte digest of the canonical
+        URL is identity enough (``newswatch.store.seen``). Renaming an outlet forgets its articles:
+        they are fetched once more, and alerts stay one per (watch, article) through the claims.
+        """
+
+    def mark_seen(self, outlet: str, url: str, version: str = "") -> None:
+        """Remember the article for ``retention`` from now, with its version (``version_of``'s
+        text, or ""; other text is a ValueError)."""
 
     def is_claimed(self, watch: str, url: str) -> bool: ...
 

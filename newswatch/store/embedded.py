@@ -3,7 +3,9 @@
 SQLite gives the same atomic steps as Redis's Lua scripts (one IMMEDIATE transaction each) and
 is safe for several processes on one machine. The outbox is a table whose rows are leased to a
 consumer by name, with the same recovery rules as the Redis stream's consumer group. Expired
-rows are purged when the store opens.
+rows are purged when the store opens. Remembered articles are rows as compact as Redis's entries
+(outlet, URL digest and version code as integers, no rowid): one encoding for both backends keeps
+their answers alike, and the file small.
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ from typing import Any
 
 from newswatch.errors import StoreError
 from newswatch.store import DeadLetter, OutboxEntry
+from newswatch.store.seen import decode_version, encode_version, url_digest
 
 __all__ = ["EmbeddedStore"]
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS seen (
-    url TEXT PRIMARY KEY, expires REAL NOT NULL, version TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS seen_articles (
+    outlet TEXT NOT NULL, digest INTEGER NOT NULL, expires REAL NOT NULL, version INTEGER NOT NULL,
+    PRIMARY KEY (outlet, digest)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS claims (
     watch TEXT NOT NULL, url TEXT NOT NULL, alert_id TEXT NOT NULL, expires REAL NOT NULL,
     PRIMARY KEY (watch, url));
@@ -55,6 +59,9 @@ class EmbeddedStore:
         self.db = connection
         self.ttl = retention.total_seconds()
         self.db.executescript(_SCHEMA)
+        # ``seen`` (url, expires, version) is the layout before seen_articles: still read until
+        # its rows expire, then dropped, so an upgrade does not fetch every article once more.
+        self._legacy_seen = self._has_table("seen")
         self._purge()
 
     @classmethod
@@ -74,18 +81,30 @@ class EmbeddedStore:
 
     # --- seen articles and claims ----------------------------------------------------------------
 
-    def seen_version(self, url: str) -> str | None:
+    def seen_version(self, outlet: str, url: str) -> str | None:
+        now = time.time()
         row = self._run(
-            "SELECT version FROM seen WHERE url = ? AND expires > ?", url, time.time()
+            "SELECT version FROM seen_articles WHERE outlet = ? AND digest = ? AND expires > ?",
+            outlet,
+            _digest(url),
+            now,
         ).fetchone()
-        return None if row is None else str(row[0])
+        if row is not None:
+            return decode_version(int(row[0]))
+        if self._legacy_seen:
+            row = self._run(
+                "SELECT version FROM seen WHERE url = ? AND expires > ?", url, now
+            ).fetchone()
+            return None if row is None else str(row[0])
+        return None
 
-    def mark_seen(self, url: str, version: str = "") -> None:
+    def mark_seen(self, outlet: str, url: str, version: str = "") -> None:
         self._run(
-            "INSERT OR REPLACE INTO seen (url, expires, version) VALUES (?, ?, ?)",
-            url,
+            "INSERT OR REPLACE INTO seen_articles VALUES (?, ?, ?, ?)",
+            outlet,
+            _digest(url),
             time.time() + self.ttl,
-            version,
+            encode_version(version),
         )
 
     def is_claimed(self, watch: str, url: str) -> bool:
@@ -320,10 +339,19 @@ class EmbeddedStore:
         except sqlite3.Error as exc:
             raise StoreError(f"embedded store failed: {exc}") from None
 
+    def _has_table(self, name: str) -> bool:
+        found = self._run("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", name)
+        return found.fetchone() is not None
+
     def _purge(self) -> None:
         now = time.time()
-        for table in ("seen", "claims", "validators", "fingerprints"):
+        for table in ("seen_articles", "claims", "validators", "fingerprints"):
             self._run(f"DELETE FROM {table} WHERE expires <= ?", now)
+        if self._legacy_seen:
+            self._run("DELETE FROM seen WHERE expires <= ?", now)
+            if self._run("SELECT 1 FROM seen LIMIT 1").fetchone() is None:
+                self._run("DROP TABLE seen")
+                self._legacy_seen = False
         self._run(
             "DELETE FROM alerts WHERE expires <= ? AND id NOT IN (SELECT alert_id FROM outbox)"
             " AND id NOT IN (SELECT alert_id FROM digests)",
@@ -335,3 +363,8 @@ class EmbeddedStore:
             return self.db.execute(sql, params)
         except sqlite3.Error as exc:
             raise StoreError(f"embedded store failed: {exc}") from None
+
+
+def _digest(url: str) -> int:
+    """The 8-byte URL digest as SQLite's 64-bit integer (stored in 8 bytes, not as a blob)."""
+    return int.from_bytes(url_digest(url), "big", signed=True)

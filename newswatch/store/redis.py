@@ -4,6 +4,30 @@ The outbox is one Redis Stream per channel with a consumer group: a consumer fir
 own unacknowledged entries (it may have crashed between sending and acknowledging), then claims
 entries other consumers left idle, then reads new ones. Retry schedules live in a hash beside
 the stream; dead letters in a sorted set.
+
+Remembered articles are the largest state (10,000 outlets x 100 articles a day x 30 days), so they
+are kept compact: one small hash per node of a binary trie per outlet, each field an article's
+8-byte URL digest (``newswatch.store.seen``), each value 11 bytes (when it was seen, in ms of the
+Redis clock, and its version code). Redis packs a hash of at most ``hash-max-listpack-entries``
+(128 in the redis.conf Redis ships, 512 built in) small fields into one listpack: 26-29 bytes an
+article, against 190-210 for a string key per canonical URL with a TTL (``bench/store_memory.py``,
+bench/README.md). A hash that outgrows the limit becomes a hash table for good (~64 bytes a
+field). A trie keeps every hash under the limit whatever an outlet publishes: a full node becomes
+a marker (an empty string) and its articles move to two child hashes by the next bit of their
+digest, so a lookup walks a few markers down to the one hash that can hold the article. Splitting
+is local (one node's articles move, inside the write's script), where buckets fixed in advance
+would spread a small outlet's few articles over many keys of ~100 bytes of overhead each, and push
+a big outlet's buckets over the limit.
+
+Fields cannot expire on their own before Redis 7.4 (HEXPIRE), so age is in the value: a lookup
+ignores an entry older than retention, and writes sweep such entries out of their node (when it is
+full, so a node never splits over forgotten articles, and on a sample of writes). Every write sets
+the node it lands in, and the markers on its way, to expire ``retention`` after it: a node with no
+write for that long holds only forgotten articles and goes whole, and markers, touched by every
+write below them, outlive their children. Both scripts are atomic, so concurrent writers cannot
+lose a split. Keys below an outlet's root are derived inside the scripts: fine on one Redis, as
+deployed; Redis Cluster would need a hash tag on the outlet. The claim script touches no seen key:
+claims stay one ``SET NX`` per (watch, URL), atomic with the alert and its outbox entries.
 """
 
 from __future__ import annotations
@@ -17,10 +41,18 @@ import redis
 
 from newswatch.errors import StoreError
 from newswatch.store import DeadLetter, OutboxEntry
+from newswatch.store.seen import decode_version, encode_version, url_digest
 
 __all__ = ["RedisStore"]
 
 GROUP = "delivery"
+LISTPACK_ENTRIES = 128  # Redis's default hash-max-listpack-entries
+# A write sweeps its node of articles past retention when the node is full, and else one write in
+# SWEEP_ONE_IN (picked by the digest's last byte). Sweeping reads the whole node: sweeping on every
+# write cost ~60 us of Redis per write, one in eight ~25 us (commandstats, 100-odd articles a node).
+# The price is memory: a node of a typical outlet (3,000 articles over ~40 nodes, a write to each
+# every ~10 hours) keeps a forgotten article some 8 writes longer, ~3 days against 30 remembered.
+SWEEP_ONE_IN = 8
 
 # Claim, alert and outbox entries in one step: a crash between them would lose or duplicate.
 # KEYS: claim, alert, recent, digest list, digest index, streams...
@@ -50,16 +82,122 @@ redis.call('ZREM', KEYS[3], ARGV[4])
 return 1
 """
 
+# Shared by both scripts below. A value is (seen at: ms of the Redis clock, 6 bytes; version code,
+# 5 bytes), big-endian; a node's key is the outlet's root followed by the digest bits above it.
+_SEEN_COMMON = """
+local function bit_at(digest, depth)
+  local byte = string.byte(digest, math.floor(depth / 8) + 1)
+  return math.floor(byte / 2 ^ (7 - depth % 8)) % 2
+end
+local function now_ms()
+  local clock = redis.call('TIME')
+  return tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+end
+"""
+
+# KEYS: the outlet's root, the URL's key in the layout before this one (a string with a TTL: read
+# so that an upgrade does not fetch every article in the feeds again; useless one retention later)
+# ARGV: digest, retention in ms.  Returns the version code, or the old key's text, or nil.
+_SEEN_VERSION = (
+    _SEEN_COMMON
+    + """
+local digest, retention = ARGV[1], tonumber(ARGV[2])
+local path = ''
+for depth = 0, 8 * #digest do
+  local node = KEYS[1] .. path
+  local kind = redis.call('TYPE', node)['ok']
+  if kind == 'hash' then
+    local value = redis.call('HGET', node, digest)
+    if value then
+      local seen, version = struct.unpack('>I6I5', value)
+      if now_ms() - seen < retention then return version end
+    end
+    break
+  end
+  if kind ~= 'string' or depth == 8 * #digest then break end
+  path = path .. bit_at(digest, depth)
+end
+return redis.call('GET', KEYS[2])
+"""
+)
+
+# KEYS: the outlet's root
+# ARGV: digest, version code, retention in ms, articles per node, sweep one write in n
+_MARK_SEEN = (
+    _SEEN_COMMON
+    + """
+local digest, retention, limit = ARGV[1], tonumber(ARGV[3]), tonumber(ARGV[4])
+local sweep_one_in = tonumber(ARGV[5])
+local now = now_ms()
+local value = struct.pack('>I6I5', now, tonumber(ARGV[2]))
+local path = ''
+for depth = 0, 8 * #digest do
+  local node = KEYS[1] .. path
+  local kind = redis.call('TYPE', node)['ok']
+  if kind == 'hash' and (redis.call('HLEN', node) >= limit
+      or string.byte(digest, #digest) % sweep_one_in == 0) then
+    local entries, live, stale = redis.call('HGETALL', node), {}, {}
+    for i = 1, #entries, 2 do
+      if now - struct.unpack('>I6', entries[i + 1]) >= retention then
+        stale[#stale + 1] = entries[i]
+      else
+        live[#live + 1] = entries[i]
+        live[#live + 1] = entries[i + 1]
+      end
+    end
+    if #stale > 0 then redis.call('HDEL', node, unpack(stale)) end
+    if #live / 2 >= limit and depth < 8 * #digest
+        and redis.call('HEXISTS', node, digest) == 0 then
+      -- full: the node becomes a marker, its articles go one bit deeper
+      local halves = {{}, {}}
+      for i = 1, #live, 2 do
+        local half = halves[bit_at(live[i], depth) + 1]
+        half[#half + 1] = live[i]
+        half[#half + 1] = live[i + 1]
+      end
+      redis.call('DEL', node)
+      redis.call('SET', node, '')
+      for bit = 0, 1 do
+        if #halves[bit + 1] > 0 then
+          redis.call('HSET', node .. bit, unpack(halves[bit + 1]))
+          redis.call('PEXPIRE', node .. bit, retention)
+        end
+      end
+      kind = 'string'
+    end
+  end
+  if kind ~= 'string' then
+    redis.call('HSET', node, digest, value)
+    redis.call('PEXPIRE', node, retention)
+    return 1
+  end
+  redis.call('PEXPIRE', node, retention)
+  path = path .. bit_at(digest, depth)
+end
+return 0
+"""
+)
+
 
 class RedisStore:
     def __init__(
-        self, client: redis.Redis, retention: timedelta, prefix: str = "newswatch:"
+        self,
+        client: redis.Redis,
+        retention: timedelta,
+        prefix: str = "newswatch:",
+        node_articles: int = LISTPACK_ENTRIES,
     ) -> None:
+        """``node_articles``: how many articles a node of an outlet's trie holds before it splits;
+        no more than the server's ``hash-max-listpack-entries`` (see ``from_url``)."""
         self.client = client
         self.ttl = max(1, int(retention.total_seconds()))
+        self.retention_ms = max(1, int(retention.total_seconds() * 1000))
         self.prefix = prefix
+        self.node_articles = node_articles
         self._claim = client.register_script(_CLAIM)
         self._close_digest = client.register_script(_CLOSE_DIGEST)
+        self._seen_version = client.register_script(_SEEN_VERSION)
+        self._mark_seen = client.register_script(_MARK_SEEN)
         self._groups: set[str] = set()
 
     @classmethod
@@ -67,6 +205,7 @@ class RedisStore:
         client = redis.Redis.from_url(url, decode_responses=True, socket_timeout=30)
         store = cls(client, retention)
         store.ping()
+        store.node_articles = _listpack_entries(client)
         return store
 
     def ping(self) -> None:
@@ -75,12 +214,29 @@ class RedisStore:
         except redis.RedisError as exc:
             raise StoreError(f"cannot reach the Redis store: {exc}") from None
 
-    def seen_version(self, url: str) -> str | None:
-        value: str | None = self._call(self.client.get, self._key("seen", url))
-        return value
+    def seen_version(self, outlet: str, url: str) -> str | None:
+        found = self._call(
+            self._seen_version,
+            keys=[self._seen_root(outlet), self._key("seen", url)],
+            args=[url_digest(url), self.retention_ms],
+        )
+        if isinstance(found, int):
+            return decode_version(found)
+        # A string: remembered before this layout, one key per URL; gone within retention.
+        return None if found is None else str(found)
 
-    def mark_seen(self, url: str, version: str = "") -> None:
-        self._call(self.client.set, self._key("seen", url), version, ex=self.ttl)
+    def mark_seen(self, outlet: str, url: str, version: str = "") -> None:
+        self._call(
+            self._mark_seen,
+            keys=[self._seen_root(outlet)],
+            args=[
+                url_digest(url),
+                encode_version(version),
+                self.retention_ms,
+                self.node_articles,
+                SWEEP_ONE_IN,
+            ],
+        )
 
     def is_claimed(self, watch: str, url: str) -> bool:
         return bool(self._call(self.client.exists, self._key("claim", watch, url)))
@@ -326,8 +482,29 @@ class RedisStore:
     def _key(self, *parts: str) -> str:
         return self.prefix + ":".join(parts)
 
+    def _seen_root(self, outlet: str) -> str:
+        """``newswatch:seen:<outlet>:``; its nodes append their path, e.g. ``...:<outlet>:0110``.
+        Only [01] follows the last colon, so no two outlets share a node, and no URL key of the
+        old layout (``newswatch:seen:https://...``) is a node."""
+        return self._key("seen", outlet, "")
+
     def _call(self, method: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return method(*args, **kwargs)
         except redis.RedisError as exc:
             raise StoreError(f"Redis store failed: {exc}") from None
+
+
+def _listpack_entries(client: redis.Redis) -> int:
+    """Articles per trie node: the server's ``hash-max-listpack-entries``, at most 128.
+
+    More than the limit and a node's hash becomes a hash table (~3x the memory); more than 128
+    saves under a byte an article while every lookup scans a longer listpack. A server whose limit
+    is under 8 (listpacks all but off), or that refuses CONFIG (managed Redis), gets 128.
+    """
+    try:
+        configured = client.config_get("hash-max-listpack-entries")
+        entries = int(configured.get("hash-max-listpack-entries") or LISTPACK_ENTRIES)
+    except (redis.RedisError, ValueError):
+        return LISTPACK_ENTRIES
+    return min(entries, LISTPACK_ENTRIES) if entries >= 8 else LISTPACK_ENTRIES
