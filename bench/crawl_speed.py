@@ -535,8 +535,12 @@ def _children() -> dict[int, list[int]]:
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
-def tree_rss(root: int) -> int:
-    """Bytes resident in ``root`` and all its descendants right now."""
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def tree_rss(root: int, cpu: dict[int, float] | None = None) -> int:
+    """Bytes resident in ``root`` and all its descendants right now; with ``cpu``, also
+    records each one's CPU seconds so far (user + system)."""
     children = _children()
     total, stack = 0, [root]
     while stack:
@@ -544,6 +548,11 @@ def tree_rss(root: int) -> int:
         try:
             with open(f"/proc/{pid}/statm", "rb") as statm:
                 total += int(statm.read().split()[1]) * _PAGE
+            if cpu is not None:
+                with open(f"/proc/{pid}/stat", "rb") as stat:
+                    data = stat.read()
+                fields = data[data.rindex(b")") + 2 :].split()
+                cpu[pid] = (int(fields[11]) + int(fields[12])) / _TICKS
         except (OSError, IndexError, ValueError):
             pass
         stack.extend(children.get(pid, ()))
@@ -560,6 +569,8 @@ class Result:
     robots: int
     other: int  # responses that are neither a page nor robots.txt, or not 2xx/304
     startup: float | None
+    cpu: float  # CPU seconds of the process tree (last sample of each process)
+    main_cpu: float  # of the contender's own process: the thread that crawls, and its helpers
     article_urls: frozenset[str]
     output: str  # the last of the contender's stderr, for the report
 
@@ -571,6 +582,7 @@ def run_contender(
     out = folder / f"{contender.split()[0]}-{run}.out"
     err = folder / f"{contender.split()[0]}-{run}.err"
     peak = 0
+    cpu: dict[int, float] = {}
     done = threading.Event()
     with out.open("wb") as stdout, err.open("wb") as stderr:
         launched = time.time()
@@ -580,7 +592,7 @@ def run_contender(
         def sample() -> None:
             nonlocal peak
             while not done.is_set():
-                peak = max(peak, tree_rss(process.pid))
+                peak = max(peak, tree_rss(process.pid, cpu))
                 done.wait(SAMPLE_EVERY)
 
         sampler = threading.Thread(target=sample, daemon=True)
@@ -606,6 +618,8 @@ def run_contender(
         robots=len(robots),
         other=len(hits) - len(pages) - len(robots),
         startup=first - launched if first is not None else None,
+        cpu=sum(cpu.values()),
+        main_cpu=cpu.get(process.pid, 0.0),
         article_urls=frozenset(h.host + h.path for h in pages if h.path.startswith("/news/")),
         output=(out.read_text(errors="replace") + err.read_text(errors="replace"))[-400:],
     )
@@ -785,7 +799,7 @@ def report(
     print()
     print(
         f"{'contender':<14} {'pages':>6} {'seconds':>8} {'pages/s':>8} {'peak RSS MB':>12}"
-        f" {'vs bare':>8} {'startup s':>10}"
+        f" {'vs bare':>8} {'startup s':>10} {'CPU s':>6} {'main CPU s':>10}"
     )
     bare_rate: dict[int, float] = {}
     for r in results:
@@ -796,13 +810,14 @@ def report(
         startup = f"{r.startup:10.2f}" if r.startup is not None else f"{'-':>10}"
         print(
             f"{label:<14} {r.pages:6d} {r.seconds:8.1f} {rate:8.1f} {r.peak_rss / 2**20:12.0f}"
-            f" {rate / bare_rate[r.run]:7.2f}x {startup}"
+            f" {rate / bare_rate[r.run]:7.2f}x {startup} {r.cpu:6.1f} {r.main_cpu:10.1f}"
         )
     print()
     print(
         "vs bare = pages/s over the bare spider's pages/s in the same run; pages = feed and article"
     )
-    print("responses in the server's log; peak RSS = process tree, sampled every 0.1 s.")
+    print("responses in the server's log; peak RSS = process tree, sampled every 0.1 s;")
+    print("CPU s = user + system seconds of the process tree, main = the contender's own process.")
     for r in results:
         extra = f", {r.other} other responses" if r.other else ""
         print(f"  {r.contender} #{r.run + 1}: {r.robots} robots.txt requests{extra}")
@@ -856,6 +871,9 @@ def main() -> None:
         "--python-server",
         action="store_true",
         help="serve with tests/support/web.py even when nginx is installed (not comparable)",
+    )
+    parser.add_argument(
+        "--profile", type=Path, help="run newswatch under cProfile, its stats to this file"
     )
     parser.add_argument("--bare", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--per-domain", type=int, default=4, help=argparse.SUPPRESS)
@@ -918,7 +936,9 @@ def main() -> None:
                 f"--concurrency={args.concurrency}",
                 f"--per-domain={per_domain_limit()}",
             ]
+            profile = ["-m", "cProfile", "-o", str(args.profile)] if args.profile else []
             newswatch = [
+                *([sys.executable, *profile] if profile else []),
                 str(Path(sys.executable).parent / "newswatch"),
                 "run",
                 "--once",

@@ -1,14 +1,14 @@
 """From an article page to what a watch looks at: its title and the text of the article itself.
 
-Reading a page is split in two so that most pages cost little. :func:`read_page` parses once and
-keeps the metadata (title, time, language, canonical URL) and every visible block of text; a
-caller that finds no watch term anywhere in :attr:`Page.visible_text` stops there. For the rest,
-:func:`article_text` judges every block (:mod:`spiders.placement`, :mod:`spiders.judging`) and
-keeps those that belong to the article: title and main content, never the navigation, sidebars,
-related or most-read lists, comments, banners or footer around it. docs/detection.md explains
-the design and how it is measured.
+Reading a page is split so that most pages cost little. :func:`spiders.metadata.glance` takes
+the metadata and every word of the page in one fast parse; a page on which no watch term occurs
+anywhere stops there (:func:`read_article`). For the rest, :func:`read_page` builds the tree and
+its visible blocks and :func:`article_text` judges every block (:mod:`spiders.placement`,
+:mod:`spiders.judging`), keeping those that belong to the article: title and main content, never
+the navigation, sidebars, related or most-read lists, comments, banners or footer around it.
+docs/detection.md explains the design and how it is measured.
 
-Neither function raises: a page that cannot be parsed gives ``None`` (or no text), and an
+Nothing here raises: a page that cannot be parsed gives ``None`` (or no text), and an
 unexpected failure inside a third-party library is logged and gives nothing, so one odd page
 cannot stop a crawl.
 """
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -29,13 +30,7 @@ from resiliparse.extract.html2text import extract_plain_text
 from resiliparse.parse.html import HTMLTree
 
 from spiders.judging import article_scores, is_article
-from spiders.metadata import (
-    canonical_of,
-    json_ld_article_body,
-    language_of,
-    parse_timestamp,
-    published_of,
-)
+from spiders.metadata import Glance, glance, parse_timestamp
 from spiders.placement import (
     FEATURES,
     Block,
@@ -48,11 +43,12 @@ from spiders.precision import article_container, headline_of, precise_text
 
 __all__ = [
     "MAX_BLOCKS",
-    "Extracted",
     "Page",
+    "Reading",
     "article_text",
     "evidence_of",
     "extract_article",
+    "read_article",
     "read_page",
 ]
 
@@ -65,67 +61,98 @@ MAX_BLOCKS = 20_000
 
 
 @dataclass(frozen=True)
-class Extracted:
+class Reading:
+    """What an article page gives a watch: its metadata, and the article's text.
+
+    ``text`` is empty when no watch term occurs anywhere on the page (``judged`` is False then):
+    nothing on such a page can match, so where its words sit was not worked out.
+    """
+
     title: str
     text: str
     published: datetime | None
     language: str | None
     canonical: str | None  # the page's rel=canonical, absolute, as written
+    judged: bool = True
 
 
 @dataclass(frozen=True)
 class Page:
-    """An article page read once: what it says about itself, and every block a reader sees."""
+    """An article page read in full: its first look, its tree, and every block a reader sees."""
 
     url: str
     html: str
+    first: Glance
     tree: lxml.html.HtmlElement  # scripts, styles and templates removed
-    title: str
-    published: datetime | None
-    language: str | None
-    canonical: str | None
-    json_ld_body: str
     blocks: list[Block]
 
     @property
+    def title(self) -> str:
+        return self.first.title
+
+    @property
+    def json_ld_body(self) -> str:
+        return self.first.json_ld_body
+
+    @property
     def visible_text(self) -> str:
-        """Everything on the page a watch could match: a superset of the article's title and
-        text, so that a page holding no watch term here needs no further analysis."""
-        return "\n".join((self.title, self.json_ld_body, *(b.text for b in self.blocks)))
+        return self.first.visible_text
 
 
-def read_page(html: str, url: str) -> Page | None:
-    """The page parsed, with its metadata and blocks; None when it cannot be read."""
+def read_article(
+    html: str, url: str, mentioned: Callable[[str], bool] = lambda text: True
+) -> Reading | None:
+    """The page read as far as its words can matter; None when it holds nothing to read.
+
+    ``mentioned`` says whether a text holds some watch term; only pages where it does are
+    judged block by block.
+    """
     try:
-        return _read(html, url)
+        first = glance(html, url)
+    except Exception:  # one odd page must not stop the crawl; the log keeps the evidence
+        logger.warning("could not read the page %s", url, exc_info=True)
+        return None
+    if first is None:
+        return None
+    if not mentioned(first.visible_text):
+        return Reading(
+            first.title, "", first.published, first.language, first.canonical, judged=False
+        )
+    page = read_page(html, url, first)
+    text = article_text(page) if page is not None else ""
+    published = first.published
+    if published is None and text:  # the publisher's markup has none: trafilatura's guess
+        published = _guessed_date(html, url)
+    return Reading(first.title, text, published, first.language, first.canonical)
+
+
+def read_page(html: str, url: str, first: Glance | None = None) -> Page | None:
+    """The page parsed into blocks, given its first look or taking one; None when unreadable."""
+    try:
+        first = first or glance(html, url)
+        if first is None:
+            return None
+        tree = trafilatura.load_html(html)
+        if tree is None:
+            return None
+        lxml.etree.strip_elements(tree, "script", "style", "noscript", "template", with_tail=False)
+        body = tree.find("body")
+        blocks = segment(body) if body is not None else []
+        return Page(url=url, html=html, first=first, tree=tree, blocks=blocks)
     except Exception:  # one odd page must not stop the crawl; the log keeps the evidence
         logger.warning("could not read the page %s", url, exc_info=True)
         return None
 
 
-def _read(html: str, url: str) -> Page | None:
-    if not html or not html.strip():
+def _guessed_date(html: str, url: str) -> datetime | None:
+    try:
+        tree = trafilatura.load_html(html)
+        if tree is None:
+            return None
+        return parse_timestamp(trafilatura.metadata.extract_metadata(tree, default_url=url).date)
+    except Exception:
+        logger.warning("could not date the page %s", url, exc_info=True)
         return None
-    tree = trafilatura.load_html(html)
-    if tree is None:
-        return None
-    json_ld_body = json_ld_article_body(tree)
-    metadata = trafilatura.metadata.extract_metadata(tree, default_url=url)
-    published = published_of(tree) or parse_timestamp(metadata.date)
-    language, canonical = language_of(tree), canonical_of(tree, url)
-    lxml.etree.strip_elements(tree, "script", "style", "noscript", "template", with_tail=False)
-    body = tree.find("body")
-    return Page(
-        url=url,
-        html=html,
-        tree=tree,
-        title=" ".join((metadata.title or "").split()),
-        published=published,
-        language=language,
-        canonical=canonical,
-        json_ld_body=json_ld_body,
-        blocks=segment(body) if body is not None else [],
-    )
 
 
 def evidence_of(page: Page) -> Evidence:
@@ -171,12 +198,8 @@ def article_text(page: Page) -> str:
     return "\n".join(kept)
 
 
-def extract_article(html: str, url: str) -> Extracted | None:
-    """Title, article text and metadata; None when the page holds no article text."""
-    page = read_page(html, url)
-    if page is None:
-        return None
-    text = article_text(page)
-    if not text:
-        return None
-    return Extracted(page.title, text, page.published, page.language, page.canonical)
+def extract_article(html: str, url: str) -> Reading | None:
+    """The whole page judged, as if every word were watched; None when it holds no article
+    text (for tests and benchmarks of the judging)."""
+    reading = read_article(html, url)
+    return reading if reading is not None and reading.text else None

@@ -29,11 +29,12 @@ from scrapy.linkextractors import LinkExtractor
 from twisted.python.failure import Failure
 
 from newswatch.article import Article, is_unseen
+from newswatch.config import Config
 from newswatch.health import OutletStatus
 from newswatch.identity import canonical_url, outlet_host, same_path_on
+from spiders.analysis import PageReader, default_workers
 from spiders.context import CrawlContext
 from spiders.discovery import DiscoveredLink, Discovery, read_feed, read_sitemap
-from spiders.extraction import article_text, read_page
 from spiders.poll import OutletPoll
 
 __all__ = ["ArticleItem", "NewsSpider"]
@@ -50,6 +51,9 @@ class ArticleItem:
 
     article: Article
     poll: str
+    # The spider found its URL unseen just before fetching it; when the page names another
+    # canonical URL, the pipeline must look that one up (another copy may have been read).
+    checked_unseen: bool = False
 
 
 def _within_poll(
@@ -94,6 +98,8 @@ class NewsSpider(scrapy.Spider):
         # No allowed_domains: every link is checked against its own outlet's domains in
         # _follow, and redirects by MirrorFailoverMiddleware, which also holds after a reload.
         self._article_patterns: dict[str, re.Pattern[str]] = {}
+        self._reader: PageReader | None = None  # started at the first article
+        self._reader_config: Config | None = None  # the config it was started for
         self.reconfigure(context)
 
     def reconfigure(self, context: CrawlContext) -> None:
@@ -118,6 +124,7 @@ class NewsSpider(scrapy.Spider):
     # --- polls -----------------------------------------------------------------------------------
 
     async def start(self) -> AsyncIterator[Any]:
+        self._page_reader()  # its workers start while the feeds are fetched
         for name in self.initial_outlets:
             for request in self.begin_poll(name):
                 yield request
@@ -148,6 +155,8 @@ class NewsSpider(scrapy.Spider):
     def closed(self, reason: str) -> None:
         for poll in list(self.polls.values()):
             self.end_poll(poll)
+        if self._reader is not None:
+            self._reader.close()
 
     def end_poll(self, poll: OutletPoll) -> None:
         """Write what the poll learned; late answers to its requests are then ignored."""
@@ -291,7 +300,7 @@ class NewsSpider(scrapy.Spider):
         if pattern is not None and not pattern.search(_path_of(canonical)):
             return
         poll.requested.add(canonical)
-        if not is_unseen(self.context.store.seen_version(canonical), link.updated):
+        if not is_unseen(self.context.store.seen_version(poll.name, canonical), link.updated):
             self._stat("newswatch/articles_already_seen")
             return
         yield self._track(
@@ -308,42 +317,62 @@ class NewsSpider(scrapy.Spider):
 
     # --- articles --------------------------------------------------------------------------------
 
-    @_within_poll
-    def parse_article(self, poll: OutletPoll, response: Response) -> Iterator[ArticleItem]:
+    async def parse_article(self, response: Response) -> AsyncIterator[ArticleItem]:
+        poll = self.poll_for(response.request) if response.request else None
+        if poll is None:
+            return  # the poll was abandoned as hung
+        try:
+            item = await self._article(poll, response)
+            if item is not None:
+                poll.outstanding += 1  # until the pipeline has handled the article (item_done)
+                yield item
+        finally:
+            self._done(poll)
+
+    async def _article(self, poll: OutletPoll, response: Response) -> ArticleItem | None:
         if not isinstance(response, HtmlResponse):
             poll.count_error("article_not_html")
             self._stat("newswatch/articles_not_html")
-            return
-        page = read_page(response.text, response.url)
-        if page is None:
+            return None
+        reading = await self._page_reader().read(response.text, response.url)
+        if reading is None or (reading.judged and not reading.text):
             self._stat("newswatch/articles_without_text")
-            return
-        text = ""  # no watch term anywhere on the page: where words sit cannot matter
-        if self.context.intake.mentioned(page.visible_text):
-            text = article_text(page)
-            if not text:
-                self._stat("newswatch/articles_without_text")
-                return
-        else:
+            return None
+        if not reading.judged:  # no watch term anywhere on the page: where words sit is moot
             self._stat("newswatch/articles_without_watch_terms")
         outlet = poll.outlet
-        canonical: str = response.meta["canonical"]
-        if page.canonical:
-            canonical = canonical_url(page.canonical, outlet.domains, outlet.scheme) or canonical
+        requested: str = response.meta["canonical"]
+        canonical = requested
+        if reading.canonical:
+            canonical = canonical_url(reading.canonical, outlet.domains, outlet.scheme) or canonical
         link: DiscoveredLink = response.meta.get("link") or DiscoveredLink(url=canonical)
         poll.result.articles += 1
-        poll.outstanding += 1  # until the pipeline has handled the article (item_done)
         article = Article(
             outlet=poll.name,
             url=canonical,
             fetched_from=response.url,
-            title=page.title or " ".join((link.title or "").split()),
-            text=text,
-            published=link.published or page.published,
-            language=page.language or outlet.language,
+            title=reading.title or " ".join((link.title or "").split()),
+            text=reading.text,
+            published=link.published or reading.published,
+            language=reading.language or outlet.language,
             updated=link.updated,
         )
-        yield ArticleItem(article, poll.key)
+        return ArticleItem(article, poll.key, checked_unseen=canonical == requested)
+
+    def _page_reader(self) -> PageReader:
+        """The reader for the watches of the config in force (a reload may have changed them)."""
+        config = self.context.config
+        if self._reader is not None and self._reader_config is config:
+            return self._reader
+        queries = {name: watch.query for name, watch in config.watches.items()}
+        if self._reader is None or self._reader.queries != queries:
+            if self._reader is not None:
+                self._reader.close()  # it finishes the pages it was given
+            workers = self.settings.getint("NEWSWATCH_PAGE_READERS", default_workers())
+            self._reader = PageReader(queries, workers)
+            self._reader.start()
+        self._reader_config = config
+        return self._reader
 
     def on_error(self, failure: Failure) -> None:
         request: scrapy.Request | None = getattr(failure, "request", None)

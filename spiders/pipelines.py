@@ -41,15 +41,17 @@ class AlertPipeline:
     def process_item(self, item: ArticleItem) -> ArticleItem:
         spider: NewsSpider = self.crawler.spider  # type: ignore[assignment]
         try:
-            self._handle(spider, item.article)
+            self._handle(spider, item.article, item.checked_unseen)
             return item
         finally:
             spider.item_done(item.poll)
 
-    def _handle(self, spider: NewsSpider, item: Article) -> Article:
+    def _handle(self, spider: NewsSpider, item: Article, checked_unseen: bool) -> Article:
         context = spider.context
         result = context.results[item.outlet]
-        if not is_unseen(context.store.seen_version(item.url), item.updated):
+        if not checked_unseen and not is_unseen(
+            context.store.seen_version(item.outlet, item.url), item.updated
+        ):
             raise AlreadySeen(f"already seen: {item.url}")
         if context.dry_run:
             self._renderer = self._renderer or Renderer.for_config(context.config)
@@ -59,7 +61,7 @@ class AlertPipeline:
             return item
         too_old = context.intake.is_too_old(item)
         result.alerts += len(context.intake.admit(item))
-        context.store.mark_seen(item.url, item.version)
+        context.store.mark_seen(item.outlet, item.url, item.version)
         if too_old:
             raise TooOld(f"published {item.published:%Y-%m-%d}, older than max_age: {item.url}")
         return item

@@ -24,6 +24,7 @@ sites never seen, none of them a rule for a particular site:
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable
@@ -224,20 +225,27 @@ def segment(body: lxml.html.HtmlElement) -> list[Block]:
     return blocks
 
 
-def _name_words(element: lxml.etree._Element) -> set[str]:
-    raw = f"{element.get('class') or ''} {element.get('id') or ''}"
-    return {w.lower() for w in _NAME_WORD.findall(raw)}
+def _name_words(element: lxml.etree._Element) -> frozenset[str]:
+    return _words_of_name(f"{element.get('class') or ''} {element.get('id') or ''}")
 
 
-def _name_kinds(element: lxml.etree._Element) -> set[str]:
-    words = _name_words(element)
-    if not words:
-        return set()
-    kinds = set()
-    for kind, prefixes in _NAMED.items():
-        if any(w.startswith(prefixes) for w in words):
-            kinds.add(kind)
-    return kinds
+def _name_kinds(element: lxml.etree._Element) -> frozenset[str]:
+    return _kinds_of_name(f"{element.get('class') or ''} {element.get('id') or ''}")
+
+
+# A page repeats a few dozen class names over thousands of elements, and sites share most of
+# them: the words and kinds of a name are worked out once per distinct name.
+@functools.lru_cache(maxsize=65_536)
+def _words_of_name(raw: str) -> frozenset[str]:
+    return frozenset(w.lower() for w in _NAME_WORD.findall(raw))
+
+
+@functools.lru_cache(maxsize=65_536)
+def _kinds_of_name(raw: str) -> frozenset[str]:
+    words = _words_of_name(raw)
+    return frozenset(
+        kind for kind, prefixes in _NAMED.items() if any(w.startswith(prefixes) for w in words)
+    )
 
 
 FEATURES = (

@@ -1,0 +1,131 @@
+"""Article pages read in worker processes, so that the crawler's own thread only crawls.
+
+Reading a page is CPU work: a millisecond or two for the first look that most pages stop at,
+tens of milliseconds to judge a page where a watch term occurs. On the reactor thread every
+millisecond of it stalls the downloads in flight, and one core of two stays idle. So the spider
+hands each page to a pool of processes (one per core) and awaits the answer; the reactor keeps
+crawling meanwhile. Memory stays flat without a queue of our own: a response awaiting its answer
+still counts toward Scrapy's scraper slot (``SCRAPER_SLOT_MAX_ACTIVE_SIZE``), and Scrapy stops
+taking new requests off its scheduler while the slot is full.
+
+Each worker holds its own :class:`~alerts.watchset.WatchSet` for the first look (building one
+takes well under a second even for 10,000 watches). A reloaded config with other watches gets a
+new pool; pages already handed to the old one are finished by it.
+
+The workers are started by a fork server, not forked from the crawler: forking a process that
+runs threads (Twisted's, Sentry's) can copy a lock held at that instant and deadlock the child.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import threading
+from collections.abc import Mapping
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from alerts.query import parse_query
+from alerts.watchset import WatchSet
+from spiders.extraction import Reading, read_article
+
+__all__ = ["PageReader", "default_workers"]
+
+logger = logging.getLogger("newswatch.crawl")
+
+_watchset: WatchSet | None = None  # in a worker process: the watches of its pool
+
+
+def default_workers() -> int:
+    """One worker per core this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+class PageReader:
+    """Reads article pages for one set of watches: in ``workers`` processes, or in this one
+    when ``workers`` is 0."""
+
+    def __init__(self, queries: Mapping[str, str], workers: int) -> None:
+        self.queries = dict(queries)
+        self.workers = workers
+        self._watchset = _watch_set(self.queries) if workers == 0 else None
+        self._pool: Executor | None = None
+        self._closed = False
+        self._lock = threading.Lock()  # the pool is started from a thread of its own, too
+
+    def start(self) -> None:
+        """Start the workers now, from another thread, so that the crawl does not wait.
+
+        Starting the fork server and its workers takes about half a second (they import the
+        extraction libraries); on the reactor thread that would stall every download.
+        """
+        if self._watchset is None:
+            threading.Thread(target=self._warm_up, name="page readers", daemon=True).start()
+
+    def _warm_up(self) -> None:
+        try:
+            pool = self._executor()
+            for future in [pool.submit(_ready) for _ in range(self.workers)]:
+                future.result()
+        except Exception:  # a reader that fails to start is reported by the first page
+            logger.debug("page readers did not start ahead of the crawl", exc_info=True)
+
+    async def read(self, html: str, url: str) -> Reading | None:
+        """The page read as :func:`spiders.extraction.read_article` does; None when it holds
+        nothing to read, or when its worker died (logged; the page is read again next poll)."""
+        if self._watchset is not None:
+            return read_article(html, url, self._watchset.mentioned)
+        try:
+            future: Future[Reading | None] = self._executor().submit(_read_in_worker, html, url)
+            return await asyncio.wrap_future(future)
+        except BrokenProcessPool:
+            logger.error("a page reader died reading %s; starting new ones", url)
+            with self._lock:
+                self._end_pool()
+            return None
+
+    def close(self) -> None:
+        """Let the pool finish what it was given, then end its processes; no more reading."""
+        with self._lock:
+            self._closed = True
+            self._end_pool()
+
+    def _end_pool(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+            self._pool = None
+
+    def _executor(self) -> Executor:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the page reader is closed")
+            if self._pool is None:
+                context = multiprocessing.get_context("forkserver")
+                context.set_forkserver_preload(["spiders.analysis"])
+                self._pool = ProcessPoolExecutor(
+                    self.workers,
+                    mp_context=context,
+                    initializer=_start_worker,
+                    initargs=(self.queries,),
+                )
+            return self._pool
+
+
+def _watch_set(queries: Mapping[str, str]) -> WatchSet:
+    return WatchSet({name: parse_query(query) for name, query in queries.items()})
+
+
+def _start_worker(queries: dict[str, str]) -> None:
+    global _watchset
+    _watchset = _watch_set(queries)
+
+
+def _ready() -> None:
+    """A worker's first task: proves it is up."""
+
+
+def _read_in_worker(html: str, url: str) -> Reading | None:
+    assert _watchset is not None, "started without its watches"
+    return read_article(html, url, _watchset.mentioned)

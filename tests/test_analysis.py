@@ -1,0 +1,126 @@
+"""The first look at a page, and pages read in worker processes.
+
+Every fetched article gets :func:`spiders.metadata.glance`; only pages on which a watch term
+occurs are judged block by block, in a pool of real worker processes
+(:class:`spiders.analysis.PageReader`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from datetime import UTC, datetime
+
+import pytest
+
+from spiders.analysis import PageReader
+from spiders.extraction import Reading, read_article
+from spiders.metadata import glance
+
+URL = "http://www.pressdesk.test/world/1.html"
+
+ARTICLE = """<!DOCTYPE html><html lang="fr-CA"><head><meta charset="utf-8">
+<title>Museum reopens | Press Desk</title>
+<meta name="DC.date.issued" content="2026-11-26T09:30:00+01:00">
+<link rel="canonical" href="/world/museum-reopens.html">
+<script type="application/ld+json">{"@type": "NewsArticle", "headline": "JSON headline",
+ "articleBody": "The <b>museum</b> in Tadmur reopened."}</script>
+</head><body>
+<nav><a href="/">Home</a> <a href="/world">World</a></nav>
+<article><h1>The museum reopens</h1>
+<p>The museum in Tadmur reopened its doors on Thursday after years of restoration work
+by archaeologists from several countries.</p>
+<figure><img src="a.jpg" alt="Columns at dusk"><figcaption>The temple ruins.</figcaption></figure>
+<p>Visitors queued from early morning to see the restored hall and the new exhibits.</p>
+</article>
+<aside class="most-read"><h2>Most read</h2><ul><li><a href="/x">Floods in Kherson</a></li></ul>
+</aside>
+<form><label>Search <input type="submit" value="Find"></label></form>
+<footer>© Press Desk</footer></body></html>"""
+
+
+def test_the_first_look_reads_the_publishers_metadata() -> None:
+    first = glance(ARTICLE, URL)
+    assert first is not None
+    assert first.title == "JSON headline"  # no og:title: JSON-LD comes before <h1> and <title>
+    assert first.published == datetime(2026, 11, 26, 8, 30, tzinfo=UTC)
+    assert first.language == "fr"
+    assert first.canonical == "http://www.pressdesk.test/world/museum-reopens.html"
+    assert first.json_ld_body == "The museum in Tadmur reopened."
+
+
+def test_the_title_is_social_metadata_first_then_a_lone_heading_then_the_title_tag() -> None:
+    def title(head: str, body: str) -> str:
+        first = glance(f"<html><head>{head}</head><body>{body}</body></html>", URL)
+        assert first is not None
+        return first.title
+
+    og = '<meta property="og:title" content=" Shared  title ">'
+    assert title(f"<title>Tag</title>{og}", "<h1>Heading</h1>") == "Shared title"
+    assert title("<title>Tag</title>", "<h1>Heading</h1>") == "Heading"
+    assert title("<title>Tag</title>", "<h1>One</h1><div><h1>Two</h1></div>") == "Tag"
+    assert title("", "<h1>One</h1><h1>Two</h1>") == "One"
+    assert title("", "<p>no heading</p>") == ""
+
+
+def test_the_first_look_sees_every_word_a_reader_could() -> None:
+    first = glance(ARTICLE, URL)
+    assert first is not None
+    text = first.visible_text
+    for words in ("Tadmur reopened its doors", "Floods in Kherson", "Columns at dusk", "Home"):
+        assert words in " ".join(text.split()), words
+    assert "NewsArticle" not in text  # scripts are not text
+
+
+def test_a_page_without_any_watch_term_is_not_judged() -> None:
+    reading = read_article(ARTICLE, URL, lambda text: "Palmyra" in text)
+    assert reading is not None
+    assert not reading.judged and reading.text == ""
+    assert reading.title == "JSON headline"
+    assert reading.canonical == "http://www.pressdesk.test/world/museum-reopens.html"
+
+
+def test_a_page_with_a_watch_term_keeps_the_article_and_drops_its_furniture() -> None:
+    reading = read_article(ARTICLE, URL, lambda text: "Tadmur" in text)
+    assert reading is not None and reading.judged
+    assert "Tadmur reopened its doors" in " ".join(reading.text.split())
+    assert "Kherson" not in reading.text and "Press Desk" not in reading.text
+
+
+def test_odd_input_gives_nothing_and_never_raises() -> None:
+    for html in ("", "   ", "\x00\x00", "<html>", "<<<>>>", "<p>" * 10_000):
+        reading = read_article(html, URL)
+        assert reading is None or isinstance(reading, Reading)
+
+
+def _read(reader: PageReader, html: str) -> Reading | None:
+    return asyncio.run(reader.read(html, URL))
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_reader_reads_as_the_crawl_does_in_this_process_or_in_workers(workers: int) -> None:
+    reader = PageReader({"tadmur": "Tadmur OR Palmyra"}, workers)
+    try:
+        judged = _read(reader, ARTICLE)
+        skipped = _read(reader, ARTICLE.replace("Tadmur", "the oasis"))
+    finally:
+        reader.close()
+    assert judged == read_article(ARTICLE, URL, lambda text: True)
+    assert judged is not None and "Tadmur" in judged.text
+    assert skipped is not None and not skipped.judged and skipped.text == ""
+
+
+def test_a_worker_that_dies_costs_its_page_only_and_new_workers_take_over() -> None:
+    reader = PageReader({"tadmur": "Tadmur"}, 1)
+    try:
+        assert _read(reader, ARTICLE) is not None  # the pool is up
+        pool = reader._pool
+        assert pool is not None
+        for pid in list(pool._processes):  # type: ignore[attr-defined]
+            os.kill(pid, signal.SIGKILL)  # as the kernel's OOM killer would
+        assert _read(reader, ARTICLE) is None  # that page is read again next poll
+        again = _read(reader, ARTICLE)
+        assert again is not None and "Tadmur" in again.text
+    finally:
+        reader.close()
