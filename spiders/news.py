@@ -15,7 +15,7 @@ import functools
 import itertools
 import logging
 import re
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -237,8 +237,7 @@ class NewsSpider(scrapy.Spider):
             return
         found = read_feed(response.body, response.url, _header(response, b"Content-Type"))
         self._report(poll, response, found, "feed", "RSS/Atom feed")
-        for link in found.links:
-            yield from self._follow(poll, link)
+        yield from self._follow(poll, found.links)
 
     @_within_poll
     def parse_sitemap(self, poll: OutletPoll, response: Response) -> Iterator[scrapy.Request]:
@@ -247,17 +246,17 @@ class NewsSpider(scrapy.Spider):
         found = read_sitemap(response.body, response.url)
         self._report(poll, response, found, "sitemap", "sitemap")
         oldest = datetime.now(UTC) - self.context.config.max_age
+        articles: list[DiscoveredLink] = []
         for link in found.links:
             moment = link.published or link.updated
             if moment is not None and moment < oldest:
                 self._stat("newswatch/sitemap_entries_too_old")
                 continue  # older than max_age: it could never alert
-            if link.is_sitemap:
-                if outlet_host(link.url, poll.outlet.domains):
-                    path = _path_of(link.url)
-                    yield self._listing(poll, path, self.parse_sitemap)
-                continue
-            yield from self._follow(poll, link)
+            if not link.is_sitemap:
+                articles.append(link)
+            elif outlet_host(link.url, poll.outlet.domains):
+                yield self._listing(poll, _path_of(link.url), self.parse_sitemap)
+        yield from self._follow(poll, articles)
 
     @_within_poll
     def parse_page(self, poll: OutletPoll, response: Response) -> Iterator[scrapy.Request]:
@@ -267,8 +266,8 @@ class NewsSpider(scrapy.Spider):
             logger.warning("%s: page %s is not HTML, skipped", poll.name, response.url)
             return
         extractor = LinkExtractor(allow_domains=poll.outlet.domains, unique=True)
-        for link in extractor.extract_links(response):
-            yield from self._follow(poll, DiscoveredLink(url=link.url))
+        links = extractor.extract_links(response)
+        yield from self._follow(poll, (DiscoveredLink(url=link.url) for link in links))
 
     def _report(
         self, poll: OutletPoll, response: Response, found: Discovery, kind: str, label: str
@@ -291,29 +290,37 @@ class NewsSpider(scrapy.Spider):
                 "%s: %s is not a readable %s (%s)", poll.name, response.url, label, found.problem
             )
 
-    def _follow(self, poll: OutletPoll, link: DiscoveredLink) -> Iterator[scrapy.Request]:
+    def _follow(
+        self, poll: OutletPoll, links: Iterable[DiscoveredLink]
+    ) -> Iterator[scrapy.Request]:
+        """Requests for a listing's articles that are new, or changed since they were read."""
         outlet = poll.outlet
-        canonical = canonical_url(link.url, outlet.domains, outlet.scheme)
-        if canonical is None or canonical in poll.requested:
-            return
         pattern = self._article_patterns.get(poll.name)
-        if pattern is not None and not pattern.search(_path_of(canonical)):
-            return
-        poll.requested.add(canonical)
-        if not is_unseen(self.context.store.seen_version(poll.name, canonical), link.updated):
-            self._stat("newswatch/articles_already_seen")
-            return
-        yield self._track(
-            poll,
-            scrapy.Request(
-                # the canonical form: tracking parameters are dropped before fetching, too
-                same_path_on(canonical, poll.live_domain, outlet.scheme),
-                callback=self.parse_article,
-                errback=self.on_error,
-                meta={"poll": poll.key, "canonical": canonical, "link": link},
-                dont_filter=True,
-            ),
-        )
+        wanted: dict[str, DiscoveredLink] = {}
+        for link in links:
+            canonical = canonical_url(link.url, outlet.domains, outlet.scheme)
+            if canonical is None or canonical in poll.requested or canonical in wanted:
+                continue
+            if pattern is not None and not pattern.search(_path_of(canonical)):
+                continue
+            wanted[canonical] = link
+        poll.requested.update(wanted)
+        seen = self.context.store.seen_versions(poll.name, list(wanted))  # one round trip
+        for (canonical, link), version in zip(wanted.items(), seen, strict=True):
+            if not is_unseen(version, link.updated):
+                self._stat("newswatch/articles_already_seen")
+                continue
+            yield self._track(
+                poll,
+                scrapy.Request(
+                    # the canonical form: tracking parameters are dropped before fetching, too
+                    same_path_on(canonical, poll.live_domain, outlet.scheme),
+                    callback=self.parse_article,
+                    errback=self.on_error,
+                    meta={"poll": poll.key, "canonical": canonical, "link": link},
+                    dont_filter=True,
+                ),
+            )
 
     # --- articles --------------------------------------------------------------------------------
 

@@ -60,6 +60,19 @@ def test_versions_round_trip_and_the_newest_one_is_kept(make_store) -> None:
     assert store.seen_version(OUTLET, URL) == "2026-11-28T08:30:00Z"
 
 
+def test_many_urls_are_looked_up_at_once_as_each_alone(make_store) -> None:
+    store = make_store()
+    versions = ["", "2026-11-27T10:00:00Z", None, "2026-11-28T08:30:00Z", None]
+    urls = [f"{URL}?n={n}" for n in range(len(versions))]
+    for url, version in zip(urls, versions, strict=True):
+        if version is not None:
+            store.mark_seen(OUTLET, url, version)
+    assert store.seen_versions(OUTLET, urls) == versions
+    assert store.seen_versions(OUTLET, urls) == [store.seen_version(OUTLET, u) for u in urls]
+    assert store.seen_versions("other-outlet", urls) == [None] * len(urls)
+    assert store.seen_versions(OUTLET, []) == []
+
+
 def test_a_version_version_of_never_writes_is_refused(make_store) -> None:
     with pytest.raises(ValueError, match="not an article version"):
         make_store().mark_seen(OUTLET, URL, "yesterday")

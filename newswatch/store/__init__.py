@@ -14,6 +14,7 @@ any other consumer once they have been idle for ``stale_after`` seconds.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -58,6 +59,9 @@ class Store(Protocol):
         URL is identity enough (``newswatch.store.seen``). Renaming an outlet forgets its articles:
         they are fetched once more, and alerts stay one per (watch, article) through the claims.
         """
+
+    def seen_versions(self, outlet: str, urls: Sequence[str]) -> list[str | None]:
+        """:meth:`seen_version` of each URL, in one round trip: a feed lists dozens of links."""
 
     def mark_seen(self, outlet: str, url: str, version: str = "") -> None:
         """Remember the article for ``retention`` from now, with its version (``version_of``'s

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -97,6 +97,9 @@ class EmbeddedStore:
             ).fetchone()
             return None if row is None else str(row[0])
         return None
+
+    def seen_versions(self, outlet: str, urls: Sequence[str]) -> list[str | None]:
+        return [self.seen_version(outlet, url) for url in urls]  # no round trips to save
 
     def mark_seen(self, outlet: str, url: str, version: str = "") -> None:
         self._run(

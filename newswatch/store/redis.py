@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -215,15 +216,25 @@ class RedisStore:
             raise StoreError(f"cannot reach the Redis store: {exc}") from None
 
     def seen_version(self, outlet: str, url: str) -> str | None:
-        found = self._call(
-            self._seen_version,
-            keys=[self._seen_root(outlet), self._key("seen", url)],
-            args=[url_digest(url), self.retention_ms],
+        return _decoded_seen(
+            self._call(
+                self._seen_version,
+                keys=[self._seen_root(outlet), self._key("seen", url)],
+                args=[url_digest(url), self.retention_ms],
+            )
         )
-        if isinstance(found, int):
-            return decode_version(found)
-        # A string: remembered before this layout, one key per URL; gone within retention.
-        return None if found is None else str(found)
+
+    def seen_versions(self, outlet: str, urls: Sequence[str]) -> list[str | None]:
+        if not urls:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        for url in urls:
+            self._seen_version(
+                keys=[self._seen_root(outlet), self._key("seen", url)],
+                args=[url_digest(url), self.retention_ms],
+                client=pipe,
+            )
+        return [_decoded_seen(found) for found in self._call(pipe.execute)]
 
     def mark_seen(self, outlet: str, url: str, version: str = "") -> None:
         self._call(
@@ -493,6 +504,13 @@ class RedisStore:
             return method(*args, **kwargs)
         except redis.RedisError as exc:
             raise StoreError(f"Redis store failed: {exc}") from None
+
+
+def _decoded_seen(found: Any) -> str | None:
+    if isinstance(found, int):
+        return decode_version(found)
+    # A string: remembered before this layout, one key per URL; gone within retention.
+    return None if found is None else str(found)
 
 
 def _listpack_entries(client: redis.Redis) -> int:
