@@ -37,9 +37,13 @@ from spiders.context import CrawlContext
 from spiders.discovery import DiscoveredLink, Discovery, read_feed, read_sitemap
 from spiders.poll import OutletPoll
 
-__all__ = ["ArticleItem", "NewsSpider"]
+__all__ = ["ArticleItem", "NewsSpider", "poll_ending"]
 
 logger = logging.getLogger("newswatch.crawl")
+
+# Sent (with ``poll=``) just before a poll's results are written: whatever a component still
+# holds for the poll must reach the store now, so that the next poll sees it.
+poll_ending = object()
 
 Callback = Callable[[Response], Iterator[Any]]
 PollFinished = Callable[[OutletPoll], None]
@@ -162,6 +166,7 @@ class NewsSpider(scrapy.Spider):
         """Write what the poll learned; late answers to its requests are then ignored."""
         self.polls.pop(poll.key, None)
         try:
+            self.crawler.signals.send_catch_log(poll_ending, poll=poll)
             poll.finish(self.context.store)  # may raise StoreError: the store is down right now
         finally:
             if self.on_poll_finished is not None:

@@ -2,23 +2,31 @@
 
 The article is marked seen only after its alerts are safely stored: a crash in between re-reads
 the article next time instead of losing its alerts (the claim keeps that from alerting twice).
+The same reasoning lets the marks wait a little: they are written in batches (one round trip
+for up to :data:`MARKS_PER_WRITE` articles) and, at the latest, when their poll ends.
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Self
 
+from scrapy import signals
 from scrapy.exceptions import DropItem
 
 from alerts.render import Renderer
 from newswatch.article import Article, is_unseen
+from newswatch.errors import StoreError
+from spiders.news import poll_ending
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
     from spiders.news import ArticleItem, NewsSpider
 
-__all__ = ["AlertPipeline", "AlreadySeen", "TooOld"]
+__all__ = ["MARKS_PER_WRITE", "AlertPipeline", "AlreadySeen", "TooOld"]
+
+MARKS_PER_WRITE = 100
 
 
 class AlreadySeen(DropItem):
@@ -33,10 +41,23 @@ class AlertPipeline:
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
         self._renderer: Renderer | None = None
+        self._unsaved: dict[tuple[str, str], str] = {}  # (outlet, url) -> version, to mark seen
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        return cls(crawler)
+        pipeline = cls(crawler)
+        crawler.signals.connect(pipeline.save_marks, signal=poll_ending)
+        crawler.signals.connect(pipeline.save_marks, signal=signals.spider_closed)
+        return pipeline
+
+    def save_marks(self, **_: object) -> None:
+        """Write the pending seen marks; on a store error they wait for the next write."""
+        if not self._unsaved:
+            return
+        spider: NewsSpider = self.crawler.spider  # type: ignore[assignment]
+        marks = [(outlet, url, version) for (outlet, url), version in self._unsaved.items()]
+        spider.context.store.mark_all_seen(marks)  # StoreError: logged by the signal's sender
+        self._unsaved.clear()
 
     def process_item(self, item: ArticleItem) -> ArticleItem:
         spider: NewsSpider = self.crawler.spider  # type: ignore[assignment]
@@ -49,9 +70,10 @@ class AlertPipeline:
     def _handle(self, spider: NewsSpider, item: Article, checked_unseen: bool) -> Article:
         context = spider.context
         result = context.results[item.outlet]
-        if not checked_unseen and not is_unseen(
-            context.store.seen_version(item.outlet, item.url), item.updated
-        ):
+        version = self._unsaved.get((item.outlet, item.url))
+        if version is None and not checked_unseen:
+            version = context.store.seen_version(item.outlet, item.url)
+        if not is_unseen(version, item.updated):
             raise AlreadySeen(f"already seen: {item.url}")
         if context.dry_run:
             self._renderer = self._renderer or Renderer.for_config(context.config)
@@ -61,7 +83,10 @@ class AlertPipeline:
             return item
         too_old = context.intake.is_too_old(item)
         result.alerts += len(context.intake.admit(item))
-        context.store.mark_seen(item.outlet, item.url, item.version)
+        self._unsaved[item.outlet, item.url] = item.version
+        if len(self._unsaved) >= MARKS_PER_WRITE:
+            with contextlib.suppress(StoreError):  # the store is down: the marks wait
+                self.save_marks()
         if too_old:
             raise TooOld(f"published {item.published:%Y-%m-%d}, older than max_age: {item.url}")
         return item

@@ -434,8 +434,8 @@ def block_features(blocks: list[Block], evidence: Evidence) -> list[list[float]]
 
 
 def _upper_share(text: str) -> float:
-    letters = [c for c in text if c.isalpha()]
-    return sum(c.isupper() for c in letters) / len(letters) if letters else 0.0
+    letters = "".join(filter(str.isalpha, text))
+    return sum(map(str.isupper, letters)) / len(letters) if letters else 0.0
 
 
 def _occurring(texts: list[str], text: str) -> set[str]:

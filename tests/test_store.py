@@ -73,6 +73,18 @@ def test_many_urls_are_looked_up_at_once_as_each_alone(make_store) -> None:
     assert store.seen_versions(OUTLET, []) == []
 
 
+def test_many_articles_are_marked_at_once_as_each_alone(make_store) -> None:
+    store = make_store()
+    marks = [(OUTLET, f"{URL}?n={n}", "2026-11-27T10:00:00Z" if n % 2 else "") for n in range(7)]
+    marks.append(("other-outlet", URL, ""))
+    store.mark_all_seen(marks)
+    store.mark_all_seen([])
+    assert [store.seen_version(o, u) for o, u, _ in marks] == [v for _, _, v in marks]
+    with pytest.raises(ValueError):  # nothing written when one of them is not a version
+        store.mark_all_seen([(OUTLET, URL + "?bad", ""), (OUTLET, URL, "yesterday")])
+    assert store.seen_version(OUTLET, URL + "?bad") is None
+
+
 def test_a_version_version_of_never_writes_is_refused(make_store) -> None:
     with pytest.raises(ValueError, match="not an article version"):
         make_store().mark_seen(OUTLET, URL, "yesterday")

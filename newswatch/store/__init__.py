@@ -67,6 +67,9 @@ class Store(Protocol):
         """Remember the article for ``retention`` from now, with its version (``version_of``'s
         text, or ""; other text is a ValueError)."""
 
+    def mark_all_seen(self, marks: Sequence[tuple[str, str, str]]) -> None:
+        """:meth:`mark_seen` of each (outlet, url, version), in one round trip."""
+
     def is_claimed(self, watch: str, url: str) -> bool: ...
 
     def claim(

@@ -102,13 +102,16 @@ class EmbeddedStore:
         return [self.seen_version(outlet, url) for url in urls]  # no round trips to save
 
     def mark_seen(self, outlet: str, url: str, version: str = "") -> None:
-        self._run(
-            "INSERT OR REPLACE INTO seen_articles VALUES (?, ?, ?, ?)",
-            outlet,
-            _digest(url),
-            time.time() + self.ttl,
-            encode_version(version),
-        )
+        self.mark_all_seen([(outlet, url, version)])
+
+    def mark_all_seen(self, marks: Sequence[tuple[str, str, str]]) -> None:
+        expires = time.time() + self.ttl
+        rows = [
+            (outlet, _digest(url), expires, encode_version(version))
+            for outlet, url, version in marks
+        ]
+        with self._transaction():
+            self.db.executemany("INSERT OR REPLACE INTO seen_articles VALUES (?, ?, ?, ?)", rows)
 
     def is_claimed(self, watch: str, url: str) -> bool:
         row = self._run(

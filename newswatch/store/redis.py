@@ -237,17 +237,20 @@ class RedisStore:
         return [_decoded_seen(found) for found in self._call(pipe.execute)]
 
     def mark_seen(self, outlet: str, url: str, version: str = "") -> None:
-        self._call(
-            self._mark_seen,
-            keys=[self._seen_root(outlet)],
-            args=[
-                url_digest(url),
-                encode_version(version),
-                self.retention_ms,
-                self.node_articles,
-                SWEEP_ONE_IN,
-            ],
-        )
+        self.mark_all_seen([(outlet, url, version)])
+
+    def mark_all_seen(self, marks: Sequence[tuple[str, str, str]]) -> None:
+        if not marks:
+            return
+        codes = [encode_version(version) for _, _, version in marks]  # ValueError before writing
+        pipe = self.client.pipeline(transaction=False)
+        for (outlet, url, _), code in zip(marks, codes, strict=True):
+            self._mark_seen(
+                keys=[self._seen_root(outlet)],
+                args=[url_digest(url), code, self.retention_ms, self.node_articles, SWEEP_ONE_IN],
+                client=pipe,
+            )
+        self._call(pipe.execute)
 
     def is_claimed(self, watch: str, url: str) -> bool:
         return bool(self._call(self.client.exists, self._key("claim", watch, url)))
