@@ -101,13 +101,20 @@ def normalize_with_map(text: str) -> tuple[str, list[int]]:
     """
     if text.isascii():
         return text.lower(), list(range(len(text)))
-    out: list[str] = []  # pieces: whole ASCII runs, or the folding of one character
     index: list[int] = []
+    return _fold(text, index), index
+
+
+def _fold(text: str, index: list[int] | None) -> str:
+    """The folding itself; the map is filled only when asked for (it costs more than the
+    folding on most pages)."""
+    out: list[str] = []  # pieces: whole ASCII runs, or the folding of one character
     for run in _ASCII_RUNS.finditer(text):
         i = run.start()
         if run.group().isascii():  # most of most pages: no per-character work
             out.append(run.group().lower())
-            index.extend(range(i, run.end()))
+            if index is not None:
+                index.extend(range(i, run.end()))
             continue
         folded = _fold_char(run.group())
         if folded and out and unicodedata.combining(folded[0]):
@@ -119,8 +126,9 @@ def normalize_with_map(text: str) -> tuple[str, list[int]]:
                 folded = folded[1:]
         if folded:
             out.append(folded)
-            index.extend([i] * len(folded))
-    return "".join(out), index
+            if index is not None:
+                index.extend([i] * len(folded))
+    return "".join(out)
 
 
 _ASCII_RUNS = re.compile(r"[\x00-\x7f]+|[^\x00-\x7f]", re.DOTALL)
@@ -130,7 +138,7 @@ def normalize(text: str) -> str:
     """Fold ``text`` exactly as :func:`normalize_with_map` does."""
     if text.isascii():
         return text.lower()
-    return normalize_with_map(text)[0]
+    return _fold(text, None)
 
 
 _WORD_SEPARATOR = re.compile(r"[\s\-]+")

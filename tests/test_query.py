@@ -346,6 +346,7 @@ def test_normalize(raw: str, folded: str) -> None:
 )
 def test_normalize_map_points_at_source_characters(text: str) -> None:
     folded, index = normalize_with_map(text)
+    assert normalize(text) == folded  # folded alike without the map
     assert len(index) == len(folded)
     assert index == sorted(index)
     assert all(0 <= i < len(text) for i in index)
