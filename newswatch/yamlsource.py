@@ -24,6 +24,10 @@ __all__ = ["Located", "read_yaml"]
 
 Path_ = tuple[str | int, ...]
 
+# libyaml's parser when PyYAML was built with it: the same nodes and marks, several times faster
+# (a config of 10,000 watches took 3.5 s to compose in pure Python, and a reload waits for it).
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -57,7 +61,7 @@ def read_yaml(path: Path, environ: Mapping[str, str] | None = None) -> Located:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file: {exc}", file=file) from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
