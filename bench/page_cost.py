@@ -1,17 +1,19 @@
 """What one fetched article page costs before matching, with and without a watch term on it.
 
-A poll reads every article page (:func:`spiders.extraction.read_page`), scans its whole text
-for every watch's terms at once (``WatchSet.mentioned``), and judges where words sit
-(:func:`spiders.extraction.article_text`) only when some term occurs. This script measures, on
-the shared corpus's article pages and the generated watches of ``bench/match_watches.py``:
+A poll gives every article page a first look (:func:`spiders.metadata.glance`: metadata and all
+visible text), scans that text for every watch's terms at once (``WatchSet.mentioned``), and
+only when some term occurs reads the page's blocks (:func:`spiders.extraction.read_page`) and
+judges where words sit (:func:`spiders.extraction.article_text`). This script measures, on the
+shared corpus's article pages and the generated watches of ``bench/match_watches.py``:
 
-  read      read_page alone: parse, metadata, blocks
-  scan      WatchSet.mentioned over the page's visible text
-  judge     article_text: three extractors, signals, weighing (the baseline: what every page
-            would cost if the analysis ran on all of them)
+  look      glance: one resiliparse parse, metadata, the text of the whole page
+  scan      WatchSet.mentioned over that text
+  judge     read_page + article_text: lxml blocks, three extractors, signals, weighing (the
+            baseline: what every page would cost if the analysis ran on all of them)
 
 and reports ms per page for each, the share of pages the scan lets skip the judging, and the
-ratio of judge to read + scan for those pages.
+ratio of look + judge to look + scan for those pages. All of it runs in the crawl's worker
+processes, off the reactor thread (spiders/analysis.py).
 
 Usage, from the repository root::
 
@@ -32,6 +34,7 @@ from alerts.watchset import WatchSet
 from bench.detection_quality import default_corpus, load_articles
 from bench.match_watches import build_watches
 from spiders.extraction import article_text, read_page
+from spiders.metadata import glance
 
 
 def _ms(started: float) -> float:
@@ -47,30 +50,32 @@ def main(argv: list[str] | None = None) -> int:
     pages = load_articles(args.corpus)[: args.pages]
     watchset = WatchSet(build_watches(args.watches, seed=1))
     read_page(pages[0].html, pages[0].url)  # warm-up: imports and caches
-    reads, scans, judges, skipped = [], [], [], 0
+    looks, scans, judges, skipped = [], [], [], 0
     for page in pages:
         started = time.perf_counter()
-        read = read_page(page.html, page.url)
-        reads.append(_ms(started))
-        if read is None:
+        first = glance(page.html, page.url)
+        looks.append(_ms(started))
+        if first is None:
             continue
         started = time.perf_counter()
-        mentioned = watchset.mentioned(read.visible_text)
+        mentioned = watchset.mentioned(first.visible_text)
         scans.append(_ms(started))
         started = time.perf_counter()
-        article_text(read)
+        read = read_page(page.html, page.url, first)
+        if read is not None:
+            article_text(read)
         judges.append(_ms(started))
         skipped += not mentioned
-    read_ms, scan_ms, judge_ms = (statistics.mean(x) for x in (reads, scans, judges))
-    print(f"{len(reads)} article pages, {args.watches:,} watches")
-    print(f"  read  {read_ms:7.1f} ms/page")
+    look_ms, scan_ms, judge_ms = (statistics.mean(x) for x in (looks, scans, judges))
+    print(f"{len(looks)} article pages, {args.watches:,} watches")
+    print(f"  look  {look_ms:7.1f} ms/page")
     print(f"  scan  {scan_ms:7.1f} ms/page")
     print(f"  judge {judge_ms:7.1f} ms/page")
-    print(f"pages with no watch term (judging skipped): {skipped}/{len(reads)}")
+    print(f"pages with no watch term (judging skipped): {skipped}/{len(looks)}")
     print(
-        f"cost of such a page: read + scan {read_ms + scan_ms:.1f} ms against "
-        f"read + judge {read_ms + judge_ms:.1f} ms: "
-        f"{(read_ms + judge_ms) / (read_ms + scan_ms):.1f}x cheaper"
+        f"cost of such a page: look + scan {look_ms + scan_ms:.1f} ms against "
+        f"look + judge {look_ms + judge_ms:.1f} ms: "
+        f"{(look_ms + judge_ms) / (look_ms + scan_ms):.1f}x cheaper"
     )
     return 0
 
