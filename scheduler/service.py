@@ -24,6 +24,8 @@ from types import FrameType
 from typing import Any
 
 import httpx
+from twisted.internet import threads
+from twisted.internet.defer import Deferred
 
 from alerts.delivery import ChannelSender, DeliveryWorker
 from alerts.intake import AlertIntake
@@ -309,12 +311,34 @@ class Service:
         if self.reactor.running:
             self.reactor.stop()
 
-    def reload(self) -> None:
+    def reload(self) -> Deferred[None]:
+        """Re-read the config and switch to it; the running config stays if it is broken.
+
+        Reading, checking and building the watch set of a config with thousands of watches takes
+        a second or more: that happens in a thread, so the crawl keeps going meanwhile, and only
+        the switch itself runs on the reactor thread.
+        """
+        prepared: Deferred[tuple[LoadedConfig, AlertIntake] | None]
+        prepared = threads.deferToThread(self._prepare_reload)
+        applied = prepared.addCallback(self._apply_reload)
+        return applied.addErrback(
+            lambda failure: logger.error(
+                "config reload failed: %s", failure.getErrorMessage(), exc_info=failure.value
+            )
+        )
+
+    def _prepare_reload(self) -> tuple[LoadedConfig, AlertIntake] | None:
         try:
             loaded = load_checked_config(self.config_path)
         except NewswatchError as exc:
             logger.error("config reload refused, the running config stays: %s", exc)
+            return None
+        return loaded, AlertIntake(loaded.config, self.store)
+
+    def _apply_reload(self, prepared: tuple[LoadedConfig, AlertIntake] | None) -> None:
+        if prepared is None:
             return
+        loaded, intake = prepared
         if loaded.config.store != self.config.store:
             logger.warning("store changed in the config: takes effect at the next restart")
         config = loaded.config
@@ -323,9 +347,7 @@ class Service:
             self.worker = self._make_worker(config.model_copy(update={"store": self.config.store}))
             old.store.close()
         self.loaded = loaded
-        self.context = CrawlContext(
-            config=config, store=self.store, intake=AlertIntake(config, self.store)
-        )
+        self.context = CrawlContext(config=config, store=self.store, intake=intake)
         self.spider.reconfigure(self.context)
         self._forget_robots()  # a reload is also the operator's way to say "look again"
         for job in self.scheduler.get_jobs():
