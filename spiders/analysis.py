@@ -14,12 +14,15 @@ new pool; pages already handed to the old one are finished by it.
 
 The workers are started by a fork server, not forked from the crawler: forking a process that
 runs threads (Twisted's, Sentry's) can copy a lock held at that instant and deadlock the child.
+What a worker logs is sent back and logged here, so it reaches the crawler's own log format
+and Sentry like everything else.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import logging.handlers
 import multiprocessing
 import os
 import threading
@@ -52,6 +55,7 @@ class PageReader:
         self.workers = workers
         self._watchset = _watch_set(self.queries) if workers == 0 else None
         self._pool: Executor | None = None
+        self._logs: logging.handlers.QueueListener | None = None  # the workers' log records
         self._closed = False
         self._lock = threading.Lock()  # the pool is started from a thread of its own, too
 
@@ -96,6 +100,9 @@ class PageReader:
         if self._pool is not None:
             self._pool.shutdown(wait=False)
             self._pool = None
+        if self._logs is not None:
+            self._logs.stop()  # what the workers logged until now is handled first
+            self._logs = None
 
     def _executor(self) -> Executor:
         with self._lock:
@@ -104,21 +111,42 @@ class PageReader:
             if self._pool is None:
                 context = multiprocessing.get_context("forkserver")
                 context.set_forkserver_preload(["spiders.analysis"])
+                records: multiprocessing.Queue[logging.LogRecord] = context.Queue()
+                self._logs = logging.handlers.QueueListener(records, _LogHere())
+                self._logs.start()
                 self._pool = ProcessPoolExecutor(
                     self.workers,
                     mp_context=context,
                     initializer=_start_worker,
-                    initargs=(self.queries,),
+                    initargs=(self.queries, records, logging.getLogger().getEffectiveLevel()),
                 )
             return self._pool
+
+
+class _LogHere(logging.Handler):
+    """Hands a worker's record to the logger of the same name in this process."""
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        logger = logging.getLogger(record.name)
+        if logger.isEnabledFor(record.levelno):
+            logger.handle(record)
+        return True
+
+    def emit(self, record: logging.LogRecord) -> None:  # handle() does the work
+        pass
 
 
 def _watch_set(queries: Mapping[str, str]) -> WatchSet:
     return WatchSet({name: parse_query(query) for name, query in queries.items()})
 
 
-def _start_worker(queries: dict[str, str]) -> None:
+def _start_worker(
+    queries: dict[str, str], records: multiprocessing.Queue[logging.LogRecord], level: int
+) -> None:
     global _watchset
+    root = logging.getLogger()
+    root.handlers = [logging.handlers.QueueHandler(records)]
+    root.setLevel(level)
     _watchset = _watch_set(queries)
 
 

@@ -8,6 +8,7 @@ occurs are judged block by block, in a pool of real worker processes
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 from datetime import UTC, datetime
@@ -124,3 +125,19 @@ def test_a_worker_that_dies_costs_its_page_only_and_new_workers_take_over() -> N
         assert again is not None and "Tadmur" in again.text
     finally:
         reader.close()
+
+
+def test_what_a_worker_logs_is_logged_by_the_crawler(caplog: pytest.LogCaptureFixture) -> None:
+    endless = "<html><body>" + "<p>Tadmur again.</p>" * 20_001 + "</body></html>"
+    reader = PageReader({"tadmur": "Tadmur"}, 1)
+    try:
+        with caplog.at_level(logging.WARNING):
+            reading = _read(reader, endless)
+            reader.close()  # the records reach this process before close() returns
+    finally:
+        reader.close()
+    assert reading is not None and reading.text == ""
+    logged = [r for r in caplog.records if r.name == "spiders.extraction"]
+    assert [r.levelno for r in logged] == [logging.WARNING]
+    assert "not judged" in logged[0].getMessage() and "20001 blocks" in logged[0].getMessage()
+    assert logged[0].process != os.getpid()  # it came from the worker
