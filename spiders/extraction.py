@@ -158,7 +158,7 @@ def _guessed_date(html: str, url: str) -> datetime | None:
 def evidence_of(page: Page) -> Evidence:
     """What the extractors and the publisher's markup say about where the article is."""
     precise = precise_text(copy.deepcopy(page.tree), page.url, page.json_ld_body)
-    document = trafilatura.bare_extraction(copy.deepcopy(page.tree), url=page.url)
+    document = trafilatura.bare_extraction(page.tree, url=page.url)  # it works on a copy
     plain = document.text or "" if isinstance(document, trafilatura.settings.Document) else ""
     main_content = extract_plain_text(HTMLTree.parse(page.html), main_content=True)
     headline = headline_of(page.tree)
