@@ -89,6 +89,10 @@ class PageReader:
             with self._lock:
                 self._end_pool()
             return None
+        except (OSError, NotImplementedError) as exc:  # no processes here (no sem_open, a sandbox)
+            logger.error("page readers cannot start (%s): pages are read in this process", exc)
+            self._watchset = _watch_set(self.queries)
+            return read_article(html, url, self._watchset.mentioned)
 
     def close(self) -> None:
         """Let the pool finish what it was given, then end its processes; no more reading."""

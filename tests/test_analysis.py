@@ -141,3 +141,22 @@ def test_what_a_worker_logs_is_logged_by_the_crawler(caplog: pytest.LogCaptureFi
     assert [r.levelno for r in logged] == [logging.WARNING]
     assert "not judged" in logged[0].getMessage() and "20001 blocks" in logged[0].getMessage()
     assert logged[0].process != os.getpid()  # it came from the worker
+
+
+def test_where_no_process_can_be_started_pages_are_read_in_the_crawler(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def no_processes(*args: object, **kwargs: object) -> None:
+        raise NotImplementedError("This platform lacks a functioning sem_open implementation")
+
+    monkeypatch.setattr("spiders.analysis.ProcessPoolExecutor", no_processes)
+    reader = PageReader({"tadmur": "Tadmur"}, 2)
+    try:
+        first, second = _read(reader, ARTICLE), _read(reader, ARTICLE)
+    finally:
+        reader.close()
+    assert first == second == read_article(ARTICLE, URL, lambda text: True)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == [
+        "page readers cannot start (This platform lacks a functioning sem_open implementation):"
+        " pages are read in this process"
+    ]
