@@ -30,7 +30,7 @@ from alerts.render import Renderer
 from alerts.webhook import post_webhook
 from newswatch.article import format_time
 from newswatch.config import Config, ConsoleChannel, EmailChannel, WebhookChannel
-from newswatch.errors import DeliveryError, PermanentDeliveryError
+from newswatch.errors import DeliveryError, PermanentDeliveryError, TemplateError
 from newswatch.store import OutboxEntry, Store
 
 __all__ = [
@@ -131,6 +131,9 @@ class DeliveryWorker:
         except PermanentDeliveryError as exc:
             self._dead(entry, str(exc), report)
             return
+        except TemplateError as exc:  # this alert cannot be rendered: others still go out
+            self._dead(entry, f"cannot render it: {exc}", report)
+            return
         except DeliveryError as exc:
             now = self.clock()
             if now - (entry.first_failure or now) >= RETRY_WINDOW:
@@ -187,8 +190,12 @@ def _crash_point(name: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def sample_alert(now: datetime | None = None) -> dict[str, Any]:
-    """A realistic alert for ``newswatch test-alert``; its id is unique per call."""
+def sample_alert(now: datetime | None = None, *, sparse: bool = False) -> dict[str, Any]:
+    """A realistic alert for ``newswatch test-alert``; its id is unique per call.
+
+    ``sparse``: every field that a real alert may lack is empty (no title, no publication
+    time, no language), so that ``check`` finds templates that only work on full alerts.
+    """
     now = now or datetime.now(UTC)
     snippet = "…forces entered the ancient city of Palmyra on Sunday, the army said…"
     start = snippet.index("Palmyra")
@@ -199,9 +206,9 @@ def sample_alert(now: datetime | None = None) -> dict[str, Any]:
         "article": {
             "url": "https://news.example.org/2016/03/palmyra.html",
             "fetched_from": "https://news.example.org/2016/03/palmyra.html",
-            "title": "newswatch test alert: Palmyra",
-            "published": format_time(now),
-            "language": "en",
+            "title": "" if sparse else "newswatch test alert: Palmyra",
+            "published": None if sparse else format_time(now),
+            "language": None if sparse else "en",
         },
         "matches": [
             {"term": "Palmyra", "field": "body", "snippet": snippet, "mark": [start, start + 7]}

@@ -80,12 +80,21 @@ class Renderer:
         return cls(Path(config.templates) if config.templates else None)
 
     def render(self, name: str, alert: dict[str, Any]) -> str:
+        """The template rendered for ``alert``; any failure is a TemplateError naming the
+        template and, where the traceback says, its line (``None[:10]`` on an alert without a
+        date is a TypeError raised from the template, not a Jinja2 error)."""
         try:
-            return self.env.get_template(name).render(alert=alert)
+            template = self.env.get_template(name)
         except jinja2.TemplateNotFound:
             raise TemplateError(f"template {name!r} not found") from None
-        except jinja2.TemplateError as exc:  # includes the sandbox's SecurityError
+        except jinja2.TemplateError as exc:  # a syntax error: Jinja2 names the line
             raise TemplateError(f"template {name!r} failed: {exc}") from None
+        try:
+            return template.render(alert=alert)
+        except Exception as exc:  # the sandbox's SecurityError and undefined names included
+            line = _template_line(exc, template.filename)
+            where = f"template {name!r}" + (f" line {line}" if line else "")
+            raise TemplateError(f"{where} failed: {type(exc).__name__}: {exc}") from None
 
     def subject(self, alert: dict[str, Any]) -> str:
         return one_line(self.render(f"{_kind(alert)}_subject.txt", alert))
@@ -95,6 +104,18 @@ class Renderer:
 
     def html(self, alert: dict[str, Any]) -> str:
         return self.render(f"{_kind(alert)}.html", alert)
+
+
+def _template_line(exc: BaseException, filename: str | None) -> int | None:
+    """The line of the template where ``exc`` was raised: Jinja2 rewrites tracebacks so that
+    a template's frames carry its file name and line."""
+    line = None
+    traceback = exc.__traceback__
+    while traceback is not None:
+        if filename and traceback.tb_frame.f_code.co_filename == filename:
+            line = traceback.tb_lineno
+        traceback = traceback.tb_next
+    return line
 
 
 def _kind(alert: dict[str, Any]) -> str:

@@ -73,20 +73,33 @@ def post_webhook(
     headers = {"Content-Type": "application/json", "X-Newswatch-Id": alert["id"]}
     if channel.secret:
         headers["X-Newswatch-Signature"] = sign(body, channel.secret)
-    try:
-        response = client.post(channel.url, content=body, headers=headers, follow_redirects=True)
-    except httpx.HTTPError as exc:
-        raise DeliveryError(
-            f"webhook {_safe(channel.url)} failed: {type(exc).__name__}: {exc}"
-        ) from None
+    url = channel.url
+    for _ in range(_MAX_REDIRECTS + 1):
+        try:
+            response = client.post(url, content=body, headers=headers, follow_redirects=False)
+        except httpx.HTTPError as exc:
+            raise DeliveryError(
+                f"webhook {_safe(channel.url)} failed: {type(exc).__name__}: {exc}"
+            ) from None
+        if response.status_code not in (307, 308) or "location" not in response.headers:
+            break
+        url = str(response.url.join(response.headers["location"]))  # the same POST, again
     if response.is_success:
         return
     error = f"webhook {_safe(channel.url)} answered HTTP {response.status_code}"
+    if response.is_redirect and "location" in response.headers:
+        # 301 / 302 / 303 turn a POST into a GET without the alert: following one would ack an
+        # alert that never arrived. The user has to point the channel at the new address.
+        moved = _safe(str(response.url.join(response.headers["location"])))
+        raise DeliveryError(f"{error}: moved to {moved}; update the channel's url")
     if response.status_code == 429:
         raise DeliveryError(error, retry_after=_retry_after(response))
     if 400 <= response.status_code < 500 and response.status_code != 408:
         raise PermanentDeliveryError(error)
     raise DeliveryError(error, retry_after=_retry_after(response))
+
+
+_MAX_REDIRECTS = 5  # 307 / 308 only: they keep the method and the body
 
 
 def _retry_after(response: httpx.Response) -> float | None:

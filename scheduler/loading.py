@@ -38,14 +38,15 @@ def load_checked_config(path: Path) -> LoadedConfig:
 
 
 def _check_templates(loaded: LoadedConfig) -> None:
-    """Render every template with a sample alert and a sample digest, as sends will."""
+    """Render every template with sample alerts (full, and without any optional field) and a
+    sample digest, as sends will."""
     renderer = Renderer.for_config(loaded.config)
-    alert = sample_alert()
-    digest = build_digest("test-alert", datetime.now(UTC), [alert, sample_alert()])
+    alerts = [sample_alert(), sample_alert(sparse=True)]  # full, and with every optional empty
+    digest = build_digest("test-alert", datetime.now(UTC), [*alerts, sample_alert()])
     for template in TEMPLATE_NAMES:
-        samples = [digest] if template.startswith("digest") else [alert]
+        samples = [digest] if template.startswith("digest") else alerts
         if template.endswith(".json"):
-            samples = [alert, digest]
+            samples = [*alerts, digest]
         for sample in samples:
             try:
                 rendered = renderer.render(template, sample)

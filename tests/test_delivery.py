@@ -8,6 +8,7 @@ delivery worker in-process with a clock handed in, against the same store the co
 from __future__ import annotations
 
 import os
+import textwrap
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -136,6 +137,50 @@ def test_permanent_refusal_is_dead_lettered_at_once_and_shown(
     status = run_newswatch("status", cwd=tmp_path)
     assert "siem (webhook): 0 pending, 1 dead-lettered" in status.stdout
     assert "HTTP 410" in status.stdout
+
+
+def test_a_template_that_fails_on_one_alert_dead_letters_that_alert_only(
+    tmp_path: Path, web: MultiHostServer, smtp: SmtpSink, webhook: WebhookReceiver
+) -> None:
+    """A user template can fail on a real alert where the samples of ``check`` render: the
+    failing entry is dead-lettered with the template, its line and the error; the run, the
+    other channels and the next alerts go on."""
+    OutletSite(web, [PRIMARY, MIRROR]).add_article(PALMYRA)
+    (tmp_path / "tpl").mkdir()
+    (tmp_path / "tpl" / "email_subject.txt").write_text(
+        '{{ alert.watch }}: {{ alert.article.title }}\n{% if alert.outlet != "example" %}'
+        "{{ alert.article.title[1000] }}{% endif %}\n",
+        encoding="utf-8",
+    )
+    write_config(tmp_path, textwrap.dedent(config_text(None, smtp, webhook)) + "templates: tpl\n")
+    assert run_newswatch("check", cwd=tmp_path).code == 0  # the samples' outlet is "example"
+    first = run_newswatch("run", "--once", cwd=tmp_path, web=web)
+    assert "Traceback" not in first.stderr, first.stderr
+    assert first.code == 0, first.stderr
+    [post] = webhook.wait_for(1)  # the webhook channel renders no user template
+    assert post.json()["watch"] == "palmyra"
+    assert smtp.messages == []
+    reason = "template 'email_subject.txt' line 2 failed: UndefinedError"
+    assert reason in first.stderr
+    status = run_newswatch("status", cwd=tmp_path)
+    assert "analysts (email): 0 pending, 1 dead-lettered" in status.stdout
+    assert reason in status.stdout
+    assert run_newswatch("run", "--once", cwd=tmp_path, web=web).code == 0
+    assert smtp.messages == [] and len(webhook.posts) == 1  # dead means not retried
+
+
+def test_check_renders_templates_for_alerts_without_title_date_or_language(
+    tmp_path: Path, smtp: SmtpSink, webhook: WebhookReceiver
+) -> None:
+    (tmp_path / "tpl").mkdir()
+    (tmp_path / "tpl" / "email_subject.txt").write_text(
+        "{{ alert.article.published[:10] }} {{ alert.article.title }}\n", encoding="utf-8"
+    )
+    write_config(tmp_path, textwrap.dedent(config_text(None, smtp, webhook)) + "templates: tpl\n")
+    check = run_newswatch("check", cwd=tmp_path)
+    assert check.code == 2
+    assert "Traceback" not in check.stderr
+    assert "template 'email_subject.txt' line 1 failed: TypeError" in check.stderr
 
 
 def test_backoff_retry_after_and_the_24_hour_limit(
@@ -329,6 +374,36 @@ def test_webhook_redirect_keeps_the_post_body_and_signature(
     webhook.moved["/hook"] = f"http://127.0.0.1:{webhook.port}/hook/v2"
     write_config(tmp_path, config_text(None, smtp, webhook))
     assert run_newswatch("run", "--once", cwd=tmp_path, web=web).code == 0
-    [post] = webhook.wait_for(1)
+    moved, post = webhook.wait_for(2)
+    assert (moved.path, moved.status) == ("/hook", 308)
     assert post.path == "/hook/v2" and post.json()["watch"] == "palmyra"
+    assert post.body == moved.body
     assert post.headers["x-newswatch-signature"].startswith("sha256=")
+    assert post.headers["x-newswatch-signature"] == moved.headers["x-newswatch-signature"]
+
+
+@pytest.mark.parametrize("status", [301, 302, 303])
+def test_a_webhook_moved_for_good_is_an_error_naming_the_new_address_not_a_delivery(
+    tmp_path: Path, web: MultiHostServer, smtp: SmtpSink, webhook: WebhookReceiver, status: int
+) -> None:
+    """301 / 302 / 303 would make any client re-send the POST as a GET without the alert."""
+    OutletSite(web, [PRIMARY, MIRROR]).add_article(PALMYRA)
+    webhook.moved["/hook"] = f"http://127.0.0.1:{webhook.port}/hook/v2"
+    webhook.moved_status = status
+    write_config(tmp_path, config_text(None, smtp, webhook))
+    first = run_newswatch("run", "--once", cwd=tmp_path, web=web)
+    assert first.code == 0, first.stderr
+    [moved] = webhook.wait_for(1)
+    assert (moved.path, moved.status) == ("/hook", status)
+    assert f"answered HTTP {status}: moved to http://127.0.0.1:{webhook.port}/…" in first.stderr
+    assert "update the channel's url" in first.stderr
+    assert "/hook/v2" not in first.stderr  # the path of a webhook URL may hold its token
+    assert len(smtp.wait_for(1)) == 1  # the other channel is not held back
+
+    webhook.moved.clear()  # the receiver is back where the config says
+    second = run_newswatch("run", "--once", cwd=tmp_path, web=web)
+    assert second.code == 0, second.stderr
+    posts = webhook.wait_for(2)
+    assert (posts[1].path, posts[1].status) == ("/hook", 200)
+    assert posts[1].body == moved.body  # the same alert, kept pending, now delivered
+    assert len(webhook.posts) == 2 and len(smtp.messages) == 1

@@ -78,8 +78,10 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._read_body()
         receiver = self.server.owner
         moved = receiver.moved.get(self.path)
-        if moved is not None:  # the endpoint moved: a 308 that must keep the POST and its body
-            self.send_response(308)
+        if moved is not None:  # the endpoint moved (a 308 must keep the POST and its body)
+            headers = Headers.from_message(self.headers)
+            receiver._record(ReceivedPost(self.path, headers, body, receiver.moved_status))
+            self.send_response(receiver.moved_status)
             self.send_header("Location", moved)
             self.send_header("Content-Length", "0")
             self.end_headers()
@@ -119,7 +121,8 @@ class WebhookReceiver:
         self.path = path
         self.responses: list[int] = list(responses or [])
         self.error_headers: dict[str, str] = {}  # sent with every error status, e.g. Retry-After
-        self.moved: dict[str, str] = {}  # path -> Location answered with 308
+        self.moved: dict[str, str] = {}  # path -> Location answered with ``moved_status``
+        self.moved_status = 308
         self._posts: list[ReceivedPost] = []
         self._cond = threading.Condition()
         self._httpd: _ReceiverHTTPServer | None = None
