@@ -12,7 +12,7 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from alerts.render import Renderer
 from newswatch.config import EmailChannel
@@ -56,9 +56,17 @@ def send_email(message: EmailMessage, channel: EmailChannel, timeout: float = 30
             smtp = smtplib.SMTP(host, port, timeout=timeout)
         with smtp:
             smtp.ehlo()
+            encrypted = implicit_tls
             if not implicit_tls and smtp.has_extn("starttls"):
                 smtp.starttls(context=ssl.create_default_context())
                 smtp.ehlo()
+                encrypted = True
+            if url.username and not encrypted and not _plaintext_auth_allowed(url.query):
+                raise DeliveryError(
+                    f"SMTP {host}:{port} offers no STARTTLS: the password of "
+                    f"{unquote(url.username)!r} is not sent in clear (use smtps://, or add "
+                    "?plaintext_auth=yes to the smtp URL for a relay on a trusted network)"
+                )
             if url.username:
                 smtp.login(unquote(url.username), unquote(url.password or ""))
             smtp.send_message(message, from_addr=channel.from_, to_addrs=channel.to)
@@ -77,6 +85,12 @@ def send_email(message: EmailMessage, channel: EmailChannel, timeout: float = 30
         raise DeliveryError(f"SMTP {host}:{port} answered {exc.smtp_code} {reply}") from None
     except (smtplib.SMTPException, OSError) as exc:
         raise DeliveryError(f"SMTP {host}:{port} failed: {exc or type(exc).__name__}") from None
+
+
+def _plaintext_auth_allowed(query: str) -> bool:
+    """The user's explicit opt-out, for a local relay that speaks no TLS."""
+    values = parse_qs(query).get("plaintext_auth", [""])
+    return values[-1].lower() in ("yes", "true", "1")
 
 
 def _first_reply(recipients: dict[str, tuple[int, bytes]]) -> str:

@@ -314,7 +314,9 @@ def test_smtp_auth_several_recipients_and_no_password_in_logs(
             config_text(None, sink, webhook)
             .replace(
                 f"smtp: {sink.url}",
-                f"smtp: smtp://newswatch:${{SMTP_PASSWORD}}@127.0.0.1:{sink.port}",
+                # the sink offers no STARTTLS: this relay on loopback is trusted explicitly
+                f"smtp: smtp://newswatch:${{SMTP_PASSWORD}}@127.0.0.1:{sink.port}"
+                "?plaintext_auth=yes",
             )
             .replace("to: [analyst@example.org]", "to: [analyst@example.org, desk@example.org]")
         )
@@ -365,6 +367,34 @@ def test_smtp_over_tls(
         [mail] = sink.wait_for(1)
         assert mail.message["Subject"] == f"[newswatch] palmyra: {PALMYRA.title}"
         assert sink.logins == [("nw", "tls-secret")]
+
+
+def test_a_password_is_never_sent_to_a_server_without_starttls(
+    tmp_path: Path, web: MultiHostServer, webhook: WebhookReceiver
+) -> None:
+    OutletSite(web, [PRIMARY, MIRROR]).add_article(PALMYRA)
+    with SmtpSink() as sink:  # offers AUTH, but no STARTTLS
+        config = config_text(None, sink, webhook).replace(
+            f"smtp: {sink.url}", f"smtp: smtp://nw:clear-secret@127.0.0.1:{sink.port}"
+        )
+        write_config(tmp_path, config)
+        first = run_newswatch("run", "--once", cwd=tmp_path, web=web)
+        assert first.code == 0, first.stderr
+        assert "offers no STARTTLS: the password of 'nw' is not sent in clear" in first.stderr
+        assert "clear-secret" not in first.stderr + first.stdout
+        assert sink.logins == [] and sink.messages == []
+        assert len(webhook.wait_for(1)) == 1  # the other channel is not held back
+        status = run_newswatch("status", cwd=tmp_path)
+        assert "analysts (email): 1 pending" in status.stdout
+
+        write_config(
+            tmp_path, config.replace(f"{sink.port}\n", f"{sink.port}?plaintext_auth=yes\n")
+        )
+        second = run_newswatch("run", "--once", cwd=tmp_path, web=web)
+        assert second.code == 0, second.stderr
+        [mail] = sink.wait_for(1)
+        assert sink.logins == [("nw", "clear-secret")]
+        assert mail.message["Subject"] == f"[newswatch] palmyra: {PALMYRA.title}"
 
 
 def test_webhook_redirect_keeps_the_post_body_and_signature(
