@@ -5,11 +5,14 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from alerts.delivery import sample_alert
+from alerts.digest import build_digest
 from alerts.email import build_message
 from alerts.render import Renderer
 from alerts.webhook import sign, webhook_body
@@ -81,3 +84,65 @@ def test_user_templates_override_by_file_name_and_typos_fail(tmp_path: Path) -> 
     (tmp_path / "email_subject.txt").write_text("ALERT {{ alert.wach }}")
     with pytest.raises(TemplateError, match=r"email_subject\.txt"):
         Renderer(tmp_path).subject(sample_alert())
+
+
+def _long_alert(n: int) -> dict[str, object]:
+    alert = sample_alert()
+    article = dict(alert["article"])  # type: ignore[call-overload]
+    article["title"] = f"Story {n} " + "about the ancient city of Palmyra " * 12
+    alert["article"] = article
+    alert["outlet"] = "outlet-with-a-long-name-" * 6
+    alert["watch"] = "w" * 180  # watch names are the user's: long ones happen
+    snippet = "…forces entered Palmyra " + "and the museum, " * 60 + "…"
+    alert["matches"] = [
+        {"term": "Palmyra", "field": "body", "snippet": snippet, "mark": [16, 23]},
+        {"term": "Tadmur", "field": "body", "snippet": snippet, "mark": [16, 23]},
+    ]
+    return alert
+
+
+def _embeds_size(message: dict[str, Any]) -> int:
+    """Characters Discord counts against its 6,000 over all embeds."""
+    total = 0
+    for embed in message["embeds"]:
+        total += len(embed.get("title", "")) + len(embed.get("description", ""))
+        total += len(embed.get("footer", {}).get("text", ""))
+        total += sum(len(f["name"]) + len(f["value"]) for f in embed.get("fields", []))
+    return total
+
+
+@pytest.mark.parametrize("count", [3, 10, 11, 50])
+def test_chat_digests_fit_the_platforms_limits_and_say_how_many_are_left_out(count: int) -> None:
+    renderer = Renderer(None)
+    digest = build_digest("w" * 180, datetime.now(UTC), [_long_alert(n) for n in range(count)])
+
+    slack = json.loads(renderer.render("slack.json", digest))
+    header, *sections = slack["blocks"]
+    assert len(header["text"]["text"]) <= 150
+    assert len(slack["blocks"]) <= 50
+    assert all(len(b["text"]["text"]) <= 3000 for b in sections if b["type"] == "section")
+    shown = sum(1 for b in sections if b["type"] == "section")
+    assert shown == min(count, 40)
+    more = [b for b in sections if b["type"] == "context"]
+    if count > 40:
+        assert more[0]["elements"][0]["text"].startswith(f"and {count - 40} more")
+    else:
+        assert more == []
+
+    discord = json.loads(renderer.render("discord.json", digest))
+    assert len(discord["embeds"]) == min(count, 10)
+    assert _embeds_size(discord) <= 6000
+    assert len(discord["content"]) <= 2000
+    assert (f"{count - 10} more" in discord["content"]) == (count > 10)
+    assert all(len(e["title"]) <= 256 for e in discord["embeds"])
+
+
+def test_one_chat_alert_fits_the_platforms_limits_however_long_its_parts() -> None:
+    renderer = Renderer(None)
+    alert = _long_alert(1)
+    alert["matches"] = alert["matches"] * 20  # type: ignore[operator]
+    discord = json.loads(renderer.render("discord.json", alert))
+    assert _embeds_size(discord) <= 6000
+    slack = json.loads(renderer.render("slack.json", alert))
+    assert len(slack["blocks"]) <= 50
+    assert all(len(b["text"]["text"]) <= 3000 for b in slack["blocks"] if b["type"] == "section")
