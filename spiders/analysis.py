@@ -94,15 +94,21 @@ class PageReader:
             self._watchset = _watch_set(self.queries)
             return read_article(html, url, self._watchset.mentioned)
 
-    def close(self) -> None:
-        """Let the pool finish what it was given, then end its processes; no more reading."""
+    def close(self, wait: bool = True) -> None:
+        """Let the pool finish what it was given, then end its processes; no more reading.
+
+        ``wait``: return only when the processes have ended. A crawl that ends must wait: a
+        worker still starting (the pool starts its second one when the first is busy) would
+        find the pool's semaphores gone with this process and print a traceback. A reload
+        does not wait: the old pool finishes in the background while the new one reads.
+        """
         with self._lock:
             self._closed = True
-            self._end_pool()
+            self._end_pool(wait)
 
-    def _end_pool(self) -> None:
+    def _end_pool(self, wait: bool = False) -> None:
         if self._pool is not None:
-            self._pool.shutdown(wait=False)
+            self._pool.shutdown(wait=wait)
             self._pool = None
         if self._logs is not None:
             self._logs.stop()  # what the workers logged until now is handled first

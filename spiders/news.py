@@ -379,7 +379,7 @@ class NewsSpider(scrapy.Spider):
         queries = {name: watch.query for name, watch in config.watches.items()}
         if self._reader is None or self._reader.queries != queries:
             if self._reader is not None:
-                self._reader.close()  # it finishes the pages it was given
+                self._reader.close(wait=False)  # it finishes the pages it was given
             workers = self.settings.getint("NEWSWATCH_PAGE_READERS", default_workers())
             self._reader = PageReader(queries, workers)
             self._reader.start()
