@@ -2,7 +2,8 @@
 
 ``json`` posts the exact body of SPEC §5 (a digest posts its alerts' bodies in a list);
 ``slack`` and ``discord`` post those services' own message formats, rendered from the
-``slack.json`` / ``discord.json`` templates. Redirects are followed (a 307/308 keeps the POST),
+``slack.json`` / ``discord.json`` templates. A 307/308 is posted again to its new address; a
+301/302/303 is an error naming it (following would turn the POST into a GET without the alert);
 a timeout or a 5xx is retried later, a 429's Retry-After is honoured.
 """
 
@@ -19,7 +20,7 @@ import httpx
 
 from alerts.render import Renderer
 from newswatch.config import WebhookChannel
-from newswatch.errors import DeliveryError, PermanentDeliveryError, TemplateError
+from newswatch.errors import ChannelDown, DeliveryError, PermanentDeliveryError, TemplateError
 
 __all__ = ["post_webhook", "sign", "webhook_body"]
 
@@ -57,8 +58,8 @@ def sign(body: bytes, secret: str) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def post_webhook(
-    client: httpx.Client, channel: WebhookChannel, alert: dict[str, Any], renderer: Renderer
+async def post_webhook(
+    client: httpx.AsyncClient, channel: WebhookChannel, alert: dict[str, Any], renderer: Renderer
 ) -> None:
     if channel.format == "json":
         body = webhook_body(alert)
@@ -76,7 +77,11 @@ def post_webhook(
     url = channel.url
     for _ in range(_MAX_REDIRECTS + 1):
         try:
-            response = client.post(url, content=body, headers=headers, follow_redirects=False)
+            response = await client.post(url, content=body, headers=headers, follow_redirects=False)
+        except httpx.TransportError as exc:
+            raise ChannelDown(
+                f"webhook {_safe(channel.url)} failed: {type(exc).__name__}: {exc}"
+            ) from None
         except httpx.HTTPError as exc:
             raise DeliveryError(
                 f"webhook {_safe(channel.url)} failed: {type(exc).__name__}: {exc}"

@@ -238,6 +238,13 @@ class ConsoleChannel(_Model):
 Channel = Annotated[EmailChannel | WebhookChannel | ConsoleChannel, Field(discriminator="type")]
 
 
+class DeliverySettings(_Model):
+    """How long delivery may take, so one silent server never holds the others back."""
+
+    timeout: Duration = timedelta(seconds=60)  # one send: connect and the whole exchange
+    run_timeout: Duration = timedelta(minutes=4)  # one delivery run; what is left stays pending
+
+
 class SentrySettings(_Model):
     dsn: str = ""
     environment: str = "production"
@@ -252,6 +259,7 @@ class Config(_Model):
     retention: Duration = timedelta(days=30)
     max_age: Duration = timedelta(days=3)
     crawl: CrawlSettings = CrawlSettings()
+    delivery: DeliverySettings = DeliverySettings()
     outlets: dict[str, Outlet] = Field(min_length=1)
     watches: dict[str, Watch] = {}
     channels: dict[str, Channel] = {}

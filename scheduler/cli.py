@@ -8,12 +8,8 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import socket
 import sys
 from collections.abc import Sequence
-
-import httpx
 
 from alerts.delivery import ChannelSender, DeliveryWorker, sample_alert
 from alerts.render import Renderer
@@ -23,6 +19,7 @@ from newswatch.errors import ConfigError, DeliveryError, NewswatchError
 from newswatch.logs import setup_logging
 from newswatch.sentry import init_sentry
 from newswatch.store import Store, open_store
+from newswatch.store.consumers import outbox_consumer
 from scheduler.crawling import crawl_once
 from scheduler.loading import load_checked_config
 from scheduler.status import render_status
@@ -126,7 +123,7 @@ def _run(args: argparse.Namespace) -> int:
         return _crawl_and_deliver(loaded, list(loaded.config.outlets))
     from scheduler.service import Service
 
-    return Service(find_config_path(args.config), loaded, consumer_name()).run()
+    return Service(find_config_path(args.config), loaded, outbox_consumer()).run()
 
 
 def _crawl(args: argparse.Namespace) -> int:
@@ -152,23 +149,18 @@ def _crawl_and_deliver(loaded: LoadedConfig, outlets: list[str]) -> int:
     store = _store(loaded)
     try:
         results = crawl_once(config, store, outlets)
-        with httpx.Client(timeout=30.0) as http:
-            sender = ChannelSender(config, Renderer.for_config(config), http)
-            report = DeliveryWorker(store, sender, consumer_name()).run_once(ignore_schedule=True)
+        sender = ChannelSender(config, Renderer.for_config(config))
+        report = DeliveryWorker(store, sender, outbox_consumer()).run_once(ignore_schedule=True)
         logger.info(
-            "delivery: %d sent, %d failed (kept for retry), %d dead-lettered",
+            "delivery: %d sent, %d failed (kept for retry), %d dead-lettered, %d not tried in time",
             report.sent,
             report.failed,
             report.dead,
+            report.left,
         )
     finally:
         store.close()
     return _crawl_exit_code(results)
-
-
-def consumer_name() -> str:
-    """The outbox consumer: stable per host, so a restarted process resumes its own entries."""
-    return os.environ.get("NEWSWATCH_CONSUMER") or socket.gethostname()
 
 
 def _crawl_exit_code(results: dict[str, OutletResult]) -> int:
@@ -193,12 +185,11 @@ def _test_alert(args: argparse.Namespace) -> int:
         known = ", ".join(config.channels) or "none"
         print(f"newswatch: unknown channel {args.channel!r} (channels: {known})", file=sys.stderr)
         return EXIT_USAGE
-    with httpx.Client(timeout=30.0) as http:
-        sender = ChannelSender(config, Renderer.for_config(config), http)
-        try:
-            sender.send(args.channel, sample_alert())
-        except DeliveryError as exc:
-            print(f"newswatch: test alert through {args.channel!r} failed: {exc}", file=sys.stderr)
-            return EXIT_FAILED
+    sender = ChannelSender(config, Renderer.for_config(config))
+    try:
+        sender.send_now(args.channel, sample_alert())
+    except DeliveryError as exc:
+        print(f"newswatch: test alert through {args.channel!r} failed: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     print(f"test alert delivered through {args.channel!r}", file=sys.stderr)
     return EXIT_OK

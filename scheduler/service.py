@@ -23,7 +23,6 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import httpx
 from twisted.internet import threads
 from twisted.internet.defer import Deferred
 
@@ -91,7 +90,6 @@ class Service:
         self.store = open_store(config.store, config.retention)
         self.health_store = open_store(config.store, config.retention)
         self._load_status()
-        self.http = httpx.Client(timeout=30.0)
         self.worker = self._make_worker(config)
         self.context = CrawlContext(
             config=config, store=self.store, intake=AlertIntake(config, self.store)
@@ -136,7 +134,6 @@ class Service:
         self.health.stop()
         for store in (self.store, self.health_store, self.worker.store):
             store.close()
-        self.http.close()
         logger.info("newswatch service stopped")
         return self.exit_code
 
@@ -256,7 +253,7 @@ class Service:
 
     def _make_worker(self, config: Config) -> DeliveryWorker:
         store = open_store(config.store, config.retention)
-        sender = ChannelSender(config, Renderer.for_config(config), self.http)
+        sender = ChannelSender(config, Renderer.for_config(config))
         return DeliveryWorker(store, sender, self.consumer)
 
     def _deliver(self) -> None:

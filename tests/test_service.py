@@ -102,6 +102,7 @@ def test_service_polls_reloads_reports_health_and_stops_gracefully(
 ) -> None:
     OutletSite(web, [PRIMARY, MIRROR]).add_article(PALMYRA)
     second = OutletSite(web, [SECOND])
+    second.publish()  # an empty feed: reachable from the first poll
     port = free_port()
     write_config(tmp_path, service_config(smtp, webhook, port))
     env = {
@@ -128,9 +129,14 @@ def test_service_polls_reloads_reports_health_and_stops_gracefully(
             30,
             "three polls of the second outlet",
         )
+        ok_polls = 'newswatch_polls_total{outlet="pressdesk",result="ok"}'
+        wait_until(
+            lambda: metric(http_get(f"{base}/metrics")[1], ok_polls) >= 3,
+            30,
+            "three good polls of pressdesk",
+        )
         status, metrics = http_get(f"{base}/metrics")
         assert status == 200
-        assert metric(metrics, 'newswatch_polls_total{outlet="pressdesk",result="ok"}') >= 3
         sent = 'newswatch_deliveries_total{channel="siem",result="sent"}'
         # counted when the delivery run ends, a moment after the receiver got the post
         wait_until(lambda: metric(http_get(f"{base}/metrics")[1], sent) == 1, 15, "delivery count")
