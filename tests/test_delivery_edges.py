@@ -13,10 +13,14 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from alerts.delivery import ChannelSender, DeliveryWorker
+from alerts.render import Renderer
 from newswatch.config import load_config
 from newswatch.store import open_store
 from tests.e2e import (
@@ -77,7 +81,7 @@ def stories(count: int) -> list[FixtureArticle]:
                 title=f"Palmyra dispatch {n}: {words.split()[0]} and {words.split()[1]}",
                 paragraphs=[
                     f"Reporting from Palmyra, number {n}: {words}.",
-                    f"The {WORDS[n % len(WORDS)]} {words} was seen near the ancient city.",
+                    f"The {WORDS[n % len(WORDS)]} {words} was seen near Tadmur, the ancient city.",
                 ],
             )
         )
@@ -272,3 +276,68 @@ def test_a_run_out_of_time_leaves_the_rest_pending_for_the_next_run(
     assert len({m.message["Message-ID"] for m in mails}) == 6
     assert len(mails) <= 7  # at most the one cut short mid-send is sent again
     assert pending(tmp_path, "analysts") == 0
+
+
+def discord_size(message: dict[str, Any]) -> int:
+    """Characters Discord counts against its 6,000 over all embeds of a message."""
+    total = 0
+    for embed in message["embeds"]:
+        total += len(embed.get("title", "")) + len(embed.get("description", ""))
+        total += len(embed.get("footer", {}).get("text", ""))
+        total += sum(len(f["name"]) + len(f["value"]) for f in embed.get("fields", []))
+    return total
+
+
+def test_chat_digests_fit_slack_and_discord_and_say_how_many_are_not_shown(
+    tmp_path: Path,
+    web: MultiHostServer,
+    smtp: SmtpSink,
+    webhook: WebhookReceiver,
+    store_url: str | None,
+) -> None:
+    site = OutletSite(web, [PRIMARY, MIRROR])
+    for story in stories(45):
+        site.add_article(story)
+    watch = "palmyra-" + "and-the-desert-cities-of-the-silk-road-" * 5  # 203 characters
+    config = edge_config(store_url, smtp, webhook).replace(
+        "          palmyra:\n            query: 'Palmyra OR Tadmur OR \"تدمر\"'\n"
+        "            notify: [analysts, siem]\n",
+        f"          {watch}:\n            query: 'Palmyra OR Tadmur OR \"تدمر\"'\n"
+        "            notify: [slack, discord]\n            digest: hourly\n",
+    )
+    config = config.replace(
+        "        channels:\n",
+        f"        channels:\n"
+        f"          slack:\n            type: webhook\n            url: {webhook.url}?to=slack\n"
+        f"            format: slack\n"
+        f"          discord:\n            type: webhook\n            url: {webhook.url}?to=discord\n"
+        f"            format: discord\n",
+    )
+    assert watch in config and "format: discord" in config
+    write_config(tmp_path, config)
+    crawled = run_newswatch("run", "--once", cwd=tmp_path, web=web)
+    assert crawled.code == 0, crawled.stderr
+    assert webhook.posts == []  # collected into the hourly digest
+
+    next_hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    config_model = load_config(tmp_path / "newswatch.yaml").config
+    store = open_store(config_model.store, config_model.retention, tmp_path / "newswatch-state")
+    sender = ChannelSender(config_model, Renderer.for_config(config_model))
+    worker = DeliveryWorker(store, sender, "in-process", clock=lambda: next_hour.timestamp() + 1)
+    try:
+        report = worker.run_once()
+        assert (report.sent, report.dead) == (2, 0)
+        posts = {p.path.rpartition("=")[2]: p.json() for p in webhook.wait_for(2)}
+        slack, discord = posts["slack"], posts["discord"]
+
+        header, *blocks = slack["blocks"]
+        assert len(header["text"]["text"]) <= 150 and len(slack["blocks"]) <= 50
+        assert sum(b["type"] == "section" for b in blocks) == 40
+        assert all(len(b["text"]["text"]) <= 3000 for b in blocks if b["type"] == "section")
+        [more] = [b["elements"][0]["text"] for b in blocks if b["type"] == "context"]
+        assert more.startswith("and 5 more")
+        assert len(discord["embeds"]) == 10 and discord_size(discord) <= 6000
+        assert len(discord["content"]) <= 2000 and "35 more" in discord["content"]
+        assert store.pending_count("slack") == store.pending_count("discord") == (0, 0)
+    finally:
+        store.close()
