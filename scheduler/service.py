@@ -32,6 +32,7 @@ from alerts.intake import AlertIntake
 from alerts.render import Renderer
 from newswatch.config import Config, LoadedConfig, Outlet
 from newswatch.errors import NewswatchError
+from newswatch.redact import protect_logs
 from newswatch.store import open_store
 from scheduler.health import HealthServer, Metrics
 from scheduler.loading import load_checked_config
@@ -342,6 +343,7 @@ class Service:
         if loaded.config.store != self.config.store:
             logger.warning("store changed in the config: takes effect at the next restart")
         config = loaded.config
+        protect_logs(config)  # the new config's secrets are hidden in logs from now on
         with self._delivery_lock:
             old = self.worker
             self.worker = self._make_worker(config.model_copy(update={"store": self.config.store}))
