@@ -17,6 +17,7 @@ from newswatch import __version__
 from newswatch.config import LoadedConfig, find_config_path
 from newswatch.errors import ConfigError, DeliveryError, NewswatchError
 from newswatch.logs import setup_logging
+from newswatch.redact import channel_address, protect_logs, redact_url
 from newswatch.sentry import init_sentry
 from newswatch.store import Store, open_store
 from newswatch.store.consumers import outbox_consumer
@@ -90,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
 def _load(args: argparse.Namespace) -> LoadedConfig:
     loaded = load_checked_config(find_config_path(args.config))
     init_sentry(loaded.config)
+    protect_logs(loaded.config)  # from here on no log line shows a secret of this config
     return loaded
 
 
@@ -102,7 +104,7 @@ def _check(args: argparse.Namespace) -> int:
     loaded = _load(args)
     config = loaded.config
     print(f"{loaded.file}: valid")
-    print(f"store: {config.store or 'embedded (./newswatch-state/)'}")
+    print(f"store: {redact_url(config.store) if config.store else 'embedded (./newswatch-state/)'}")
     print(f"outlets ({len(config.outlets)}):")
     for name, outlet in config.outlets.items():
         schedule = f"cron {outlet.cron}" if outlet.cron else f"every {outlet.interval}"
@@ -113,7 +115,7 @@ def _check(args: argparse.Namespace) -> int:
         print(f"  {name}: {watch.query}  [{where}] -> {', '.join(watch.notify)} ({watch.digest})")
     print(f"channels ({len(config.channels)}):")
     for name, channel in config.channels.items():
-        print(f"  {name}: {channel.type}")
+        print(f"  {name}: {channel.type} {channel_address(channel) or ''}".rstrip())
     return EXIT_OK
 
 

@@ -32,6 +32,7 @@ from alerts.intake import AlertIntake
 from alerts.render import Renderer
 from newswatch.config import Config, LoadedConfig, Outlet
 from newswatch.errors import NewswatchError
+from newswatch.redact import protect_logs
 from newswatch.store import open_store
 from scheduler.health import HealthServer, Metrics
 from scheduler.loading import load_checked_config
@@ -364,6 +365,7 @@ class Service:
         if loaded.config.store != self.config.store:
             logger.warning("store changed in the config: takes effect at the next restart")
         config = loaded.config
+        protect_logs(config)  # the new config's secrets are hidden in logs from now on
         with self._swap_lock:
             replaced, self._next_worker = self._next_worker, prepared.worker
         if replaced is not None:  # two reloads within one delivery run

@@ -430,7 +430,7 @@ def test_a_webhook_moved_for_good_is_an_error_naming_the_new_address_not_a_deliv
     assert first.code == 0, first.stderr
     [moved] = webhook.wait_for(1)
     assert (moved.path, moved.status) == ("/hook", status)
-    assert f"answered HTTP {status}: moved to http://127.0.0.1:{webhook.port}/…" in first.stderr
+    assert f"answered HTTP {status}: moved to http://127.0.0.1:{webhook.port}/***" in first.stderr
     assert "update the channel's url" in first.stderr
     assert "/hook/v2" not in first.stderr  # the path of a webhook URL may hold its token
     assert len(smtp.wait_for(1)) == 1  # the other channel is not held back
