@@ -15,7 +15,6 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -36,6 +35,7 @@ from tests.support.outlet_site import FixtureArticle, OutletSite
 from tests.support.smtp import SmtpSink
 from tests.support.web import MultiHostServer
 from tests.support.webhook import WebhookReceiver
+from tests.test_render import discord_embeds_size
 
 pytestmark = pytest.mark.e2e
 
@@ -86,6 +86,12 @@ def stories(count: int) -> list[FixtureArticle]:
             )
         )
     return found
+
+
+def publish_stories(web: MultiHostServer, count: int) -> None:
+    site = OutletSite(web, [PRIMARY, MIRROR])
+    for story in stories(count):
+        site.add_article(story)
 
 
 def edge_config(
@@ -139,7 +145,7 @@ def test_recipients_a_server_refuses_for_now_get_the_alert_later_and_only_they(
     webhook: WebhookReceiver,
     store_url: str | None,
 ) -> None:
-    OutletSite(web, [PRIMARY, MIRROR]).add_article(stories(1)[0])
+    publish_stories(web, 1)
     write_config(tmp_path, edge_config(store_url, smtp, webhook))
     smtp.refuse_recipients = {DESK: (450, "4.2.2 mailbox full")}
     first = run_newswatch("run", "--once", cwd=tmp_path, web=web)
@@ -162,7 +168,7 @@ def test_recipients_a_server_refuses_for_now_get_the_alert_later_and_only_they(
 def test_a_recipient_refused_for_good_is_a_dead_letter_naming_it_and_the_others_got_it_once(
     tmp_path: Path, web: MultiHostServer, smtp: SmtpSink, webhook: WebhookReceiver
 ) -> None:
-    OutletSite(web, [PRIMARY, MIRROR]).add_article(stories(1)[0])
+    publish_stories(web, 1)
     write_config(tmp_path, edge_config(None, smtp, webhook))
     smtp.refuse_recipients = {DESK: (550, "5.1.1 no such user")}
     first = run_newswatch("run", "--once", cwd=tmp_path, web=web)
@@ -184,9 +190,7 @@ def test_two_runs_started_together_on_one_store_send_each_alert_once(
     webhook: WebhookReceiver,
     store_url: str | None,
 ) -> None:
-    site = OutletSite(web, [PRIMARY, MIRROR])
-    for story in stories(30):
-        site.add_article(story)
+    publish_stories(web, 30)
     write_config(tmp_path, edge_config(store_url, smtp, webhook))
     smtp.delay = 0.05  # a real server's pace: both runs are delivering at the same time
     env = {**web.proxy_env(), "no_proxy": "127.0.0.1,localhost", "NO_PROXY": "127.0.0.1,localhost"}
@@ -217,9 +221,7 @@ def test_a_silent_mail_server_holds_back_neither_the_webhook_nor_the_run(
     webhook: WebhookReceiver,
     silent_server: int,
 ) -> None:
-    site = OutletSite(web, [PRIMARY, MIRROR])
-    for story in stories(3):
-        site.add_article(story)
+    publish_stories(web, 3)
     config = edge_config(
         None, smtp, webhook, smtp_url=f"smtp://127.0.0.1:{silent_server}", timeout="2s"
     )
@@ -237,9 +239,7 @@ def test_a_silent_mail_server_holds_back_neither_the_webhook_nor_the_run(
 def test_a_dripping_webhook_is_given_up_on_at_the_deadline_and_its_alerts_kept(
     tmp_path: Path, web: MultiHostServer, smtp: SmtpSink, webhook: WebhookReceiver
 ) -> None:
-    site = OutletSite(web, [PRIMARY, MIRROR])
-    for story in stories(3):
-        site.add_article(story)
+    publish_stories(web, 3)
     write_config(tmp_path, edge_config(None, smtp, webhook, timeout="2s"))
     webhook.drip = 1.0  # the answer would take 36 s, each byte inside any per-read timeout
     result, took = timed_run(tmp_path, web)
@@ -259,9 +259,7 @@ def test_a_dripping_webhook_is_given_up_on_at_the_deadline_and_its_alerts_kept(
 def test_a_run_out_of_time_leaves_the_rest_pending_for_the_next_run(
     tmp_path: Path, web: MultiHostServer, smtp: SmtpSink, webhook: WebhookReceiver
 ) -> None:
-    site = OutletSite(web, [PRIMARY, MIRROR])
-    for story in stories(6):
-        site.add_article(story)
+    publish_stories(web, 6)
     write_config(tmp_path, edge_config(None, smtp, webhook, run_timeout="3s"))
     smtp.delay = 1.0  # slow but answering: every send is within its own deadline
     first = run_newswatch("run", "--once", cwd=tmp_path, web=web)
@@ -278,16 +276,6 @@ def test_a_run_out_of_time_leaves_the_rest_pending_for_the_next_run(
     assert pending(tmp_path, "analysts") == 0
 
 
-def discord_size(message: dict[str, Any]) -> int:
-    """Characters Discord counts against its 6,000 over all embeds of a message."""
-    total = 0
-    for embed in message["embeds"]:
-        total += len(embed.get("title", "")) + len(embed.get("description", ""))
-        total += len(embed.get("footer", {}).get("text", ""))
-        total += sum(len(f["name"]) + len(f["value"]) for f in embed.get("fields", []))
-    return total
-
-
 def test_chat_digests_fit_slack_and_discord_and_say_how_many_are_not_shown(
     tmp_path: Path,
     web: MultiHostServer,
@@ -295,9 +283,7 @@ def test_chat_digests_fit_slack_and_discord_and_say_how_many_are_not_shown(
     webhook: WebhookReceiver,
     store_url: str | None,
 ) -> None:
-    site = OutletSite(web, [PRIMARY, MIRROR])
-    for story in stories(45):
-        site.add_article(story)
+    publish_stories(web, 45)
     watch = "palmyra-" + "and-the-desert-cities-of-the-silk-road-" * 5  # 203 characters
     config = edge_config(store_url, smtp, webhook).replace(
         "          palmyra:\n            query: 'Palmyra OR Tadmur OR \"تدمر\"'\n"
@@ -336,7 +322,7 @@ def test_chat_digests_fit_slack_and_discord_and_say_how_many_are_not_shown(
         assert all(len(b["text"]["text"]) <= 3000 for b in blocks if b["type"] == "section")
         [more] = [b["elements"][0]["text"] for b in blocks if b["type"] == "context"]
         assert more.startswith("and 5 more")
-        assert len(discord["embeds"]) == 10 and discord_size(discord) <= 6000
+        assert len(discord["embeds"]) == 10 and discord_embeds_size(discord) <= 6000
         assert len(discord["content"]) <= 2000 and "35 more" in discord["content"]
         assert store.pending_count("slack") == store.pending_count("discord") == (0, 0)
     finally:

@@ -101,7 +101,7 @@ def _long_alert(n: int) -> dict[str, object]:
     return alert
 
 
-def _embeds_size(message: dict[str, Any]) -> int:
+def discord_embeds_size(message: dict[str, Any]) -> int:
     """Characters Discord counts against its 6,000 over all embeds."""
     total = 0
     for embed in message["embeds"]:
@@ -131,7 +131,7 @@ def test_chat_digests_fit_the_platforms_limits_and_say_how_many_are_left_out(cou
 
     discord = json.loads(renderer.render("discord.json", digest))
     assert len(discord["embeds"]) == min(count, 10)
-    assert _embeds_size(discord) <= 6000
+    assert discord_embeds_size(discord) <= 6000
     assert len(discord["content"]) <= 2000
     assert (f"{count - 10} more" in discord["content"]) == (count > 10)
     assert all(len(e["title"]) <= 256 for e in discord["embeds"])
@@ -142,7 +142,7 @@ def test_one_chat_alert_fits_the_platforms_limits_however_long_its_parts() -> No
     alert = _long_alert(1)
     alert["matches"] = alert["matches"] * 20  # type: ignore[operator]
     discord = json.loads(renderer.render("discord.json", alert))
-    assert _embeds_size(discord) <= 6000
+    assert discord_embeds_size(discord) <= 6000
     slack = json.loads(renderer.render("slack.json", alert))
     assert len(slack["blocks"]) <= 50
     assert all(len(b["text"]["text"]) <= 3000 for b in slack["blocks"] if b["type"] == "section")
