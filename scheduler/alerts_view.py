@@ -207,8 +207,19 @@ def render_text(rows: list[AlertRow], config: Config) -> str:
                 f"{what or '(no title)'} <{row.url or '-'}>"
             )
         states = [_state_text(name, state, config) for name, state in row.channels.items()]
-        lines.append(f"{head}  | {' | '.join(states) if states else 'no channel'}")
+        lines.append(
+            f"{_summary(row):<7} {head}  | {' | '.join(states) if states else 'no channel'}"
+        )
     return "\n".join(lines)
+
+
+def _summary(row: AlertRow) -> str:
+    """The worst state first, so that a dead letter stands out in a long list."""
+    states = {state.state for state in row.channels.values()}
+    for worst, label in (("dead", "DEAD"), ("pending", "pending"), ("in digest", "digest")):
+        if worst in states:
+            return label
+    return "sent" if states else "-"
 
 
 def _state_text(name: str, state: ChannelState, config: Config) -> str:
@@ -217,12 +228,17 @@ def _state_text(name: str, state: ChannelState, config: Config) -> str:
         if not state.attempts:
             return f"{label}: pending"
         return (
-            f"{label}: pending, {state.attempts} failed, next {_short(state.next_attempt)}:"
+            f"{label}: pending, {_attempts(state.attempts)} failed, next"
+            f" {_short(state.next_attempt)}:"
             f" {state.error}"
         )
     if state.state == "dead":
-        return f"{label}: DEAD {_short(state.at)} after {state.attempts} attempts: {state.error}"
+        return f"{label}: DEAD {_short(state.at)} after {_attempts(state.attempts)}: {state.error}"
     return f"{label}: {state.state}"
+
+
+def _attempts(count: int) -> str:
+    return f"{count} attempt{'' if count == 1 else 's'}"
 
 
 def _epoch(text: Any) -> float | None:

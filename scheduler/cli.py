@@ -272,6 +272,8 @@ def _test_alert(args: argparse.Namespace) -> int:
 
 
 def _alerts(args: argparse.Namespace) -> int:
+    if args.limit < 0:
+        raise UsageError(f"--limit must be 0 or more, not {args.limit}")
     loaded = _load(args)
     since = alerts_view.parse_since(args.since) if args.since else None
     store = _store(loaded)

@@ -458,7 +458,9 @@ class RedisStore:
         found: set[str] = set()
         for kind, size in (("outbox", self.client.xlen), ("dead", self.client.zcard)):
             prefix = self._key(kind, "")
-            keys = self._call(lambda p=prefix: list(self.client.scan_iter(match=p + "*")))
+            keys = self._call(
+                lambda p=prefix: list(self.client.scan_iter(match=p + "*", count=1000))
+            )
             for key in keys:
                 if self._call(size, key):  # an emptied stream stays behind with its group
                     found.add(key.removeprefix(prefix))
