@@ -6,7 +6,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -526,6 +526,21 @@ def test_redis_still_knows_articles_seen_in_the_previous_layout(redis_clean_url:
         assert store.seen_version(OUTLET, URL) == "2026-11-28T08:30:00Z"
     finally:
         client.close()
+        store.close()
+
+
+def test_redis_lists_alerts_stored_before_its_alert_index_existed(redis_clean_url: str) -> None:
+    store = open_store(redis_clean_url, timedelta(days=30))
+    try:
+        old = {**alert("old"), "detected_at": "2026-11-27T10:00:00Z"}
+        store.claim("palmyra", URL, old, ["mail"])
+        store.client.delete("newswatch:alerts")  # as a store written by the version before
+        store.claim("palmyra", URL + "?2", alert("new"), ["mail"])
+        assert [a["id"] for a in store.alerts_since(0, 10)] == ["new", "old"]
+        cutoff = datetime(2026, 11, 28, tzinfo=UTC).timestamp()
+        assert [a["id"] for a in store.alerts_since(cutoff, 10)] == ["new"]
+        assert [a["id"] for a in store.alerts_since(0, 1)] == ["new"]
+    finally:
         store.close()
 
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis
@@ -423,13 +423,33 @@ class RedisStore:
         return json.loads(payload) if payload else None
 
     def alerts_since(self, since: float, limit: int) -> list[dict[str, Any]]:
-        ids: list[str] = self._call(
-            self.client.zrevrangebyscore, self._key("alerts"), "+inf", since, start=0, num=limit
+        scored: list[tuple[str, float]] = self._call(
+            self.client.zrevrangebyscore,
+            self._key("alerts"),
+            "+inf",
+            since,
+            start=0,
+            num=limit,
+            withscores=True,
         )
+        stored = dict(scored)
+        # Alerts stored before the index existed are only in ``recent`` (the newest 100): listed
+        # by their detection time until newer alerts push them out.
+        older: list[str] = self._call(self.client.lrange, self._key("recent"), 0, -1)
+        ids = list(stored) + [i for i in dict.fromkeys(older) if i not in stored]
         if not ids:
             return []
         payloads = self._call(self.client.mget, [self._key("alert", i) for i in ids])
-        return [json.loads(p) for p in payloads if p is not None]
+        found = []
+        for alert_id, payload in zip(ids, payloads, strict=True):
+            if payload is None:
+                continue
+            alert = json.loads(payload)
+            when = stored.get(alert_id, _detected_at(alert))
+            if when >= since:
+                found.append((when, alert))
+        found.sort(key=lambda pair: pair[0], reverse=True)
+        return [alert for _, alert in found[:limit]]
 
     def pending_entries(self, channel: str) -> list[PendingEntry]:
         pipe = self.client.pipeline()
@@ -643,6 +663,15 @@ def _decoded_seen(found: Any) -> str | None:
         return decode_version(found)
     # A string: remembered before this layout, one key per URL; gone within retention.
     return None if found is None else str(found)
+
+
+def _detected_at(alert: dict[str, Any]) -> float:
+    """Epoch seconds of the alert's ``detected_at``; 0 when it has none that parses."""
+    try:
+        moment = datetime.fromisoformat(str(alert.get("detected_at")))
+    except ValueError:
+        return 0.0
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
 def _listpack_entries(client: redis.Redis) -> int:
