@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import textwrap
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -338,3 +339,35 @@ def test_discard_drops_a_removed_watchs_digest(
     assert worker.run_once().sent == 0
     worker.store.close()
     assert smtp.messages == [] and webhook.posts == []
+
+
+def test_a_dead_letter_whose_content_expired_is_listed_but_cannot_be_resent(
+    tmp_path: Path,
+    web: MultiHostServer,
+    outlet: OutletSite,
+    smtp: SmtpSink,
+    webhook: WebhookReceiver,
+    store_url: str | None,
+) -> None:
+    write_config(
+        tmp_path, "retention: 2s\n" + textwrap.dedent(config_text(store_url, smtp, webhook))
+    )
+    webhook.responses = [410]
+    ok(run_newswatch("run", "--once", cwd=tmp_path, web=web))
+    [refused] = webhook.wait_for(1)
+    alert_id = refused.headers["x-newswatch-id"]
+    time.sleep(3)  # past retention: the alert's content is gone, its dead letter is not
+
+    [row] = alerts_json(tmp_path, "--dead")
+    assert row["id"] == alert_id and row["expired"] is True and row["title"] is None
+    assert row["channels"]["siem"]["state"] == "dead"
+    text = ok(run_newswatch("alerts", "--dead", cwd=tmp_path)).stdout
+    assert f"{alert_id}  (content expired: cannot be resent)" in text
+    failed = run_newswatch("resend", "--dead-letters", "siem", cwd=tmp_path)
+    assert failed.code == 1, failed.stderr
+    assert (
+        f"newswatch: alert {alert_id} on siem: its content has expired (kept 2 s);"
+        " it cannot be resent" in failed.stderr
+    )
+    assert [r["id"] for r in alerts_json(tmp_path, "--dead")] == [alert_id]  # left as it was
+    assert len(webhook.posts) == 1
