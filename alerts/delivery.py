@@ -10,6 +10,7 @@ acknowledgement re-sends the same alert with the same id and Message-ID: at leas
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import random
@@ -17,8 +18,8 @@ import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -30,7 +31,13 @@ from alerts.render import Renderer
 from alerts.webhook import post_webhook
 from newswatch.article import format_time
 from newswatch.config import Config, ConsoleChannel, EmailChannel, WebhookChannel
-from newswatch.errors import DeliveryError, PermanentDeliveryError, TemplateError
+from newswatch.errors import (
+    ChannelDown,
+    DeliveryError,
+    PartialRefusal,
+    PermanentDeliveryError,
+    TemplateError,
+)
 from newswatch.store import OutboxEntry, Store
 
 __all__ = [
@@ -39,6 +46,7 @@ __all__ = [
     "DeliveryReport",
     "DeliveryWorker",
     "backoff",
+    "http_client",
     "sample_alert",
 ]
 
@@ -61,36 +69,75 @@ class DeliveryReport:
     sent: int = 0
     failed: int = 0
     dead: int = 0
+    left: int = 0  # taken but not tried before the run's time was up: still pending
     outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)  # (channel, result)
 
     @property
     def ok(self) -> bool:
-        return self.failed == 0 and self.dead == 0
+        return self.failed == 0 and self.dead == 0 and self.left == 0
+
+
+def http_client() -> httpx.AsyncClient:
+    """The webhook client of one delivery run (each read and the connect have their own limit
+    too, within the channel's deadline for the whole send)."""
+    return httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0))
 
 
 class ChannelSender:
-    """Sends one alert through one named channel of the config."""
+    """Sends one alert through one named channel of the config, within the config's deadline."""
 
-    def __init__(
-        self, config: Config, renderer: Renderer, http: httpx.Client, console: TextIO | None = None
-    ) -> None:
+    def __init__(self, config: Config, renderer: Renderer, console: TextIO | None = None) -> None:
         self.config = config
         self.renderer = renderer
-        self.http = http
         self.console = console or sys.stdout
+        self.deadline = config.delivery.timeout.total_seconds()
 
-    def send(self, channel_name: str, alert: dict[str, Any]) -> None:
-        """Raises DeliveryError when the channel did not accept the alert."""
+    async def send(
+        self,
+        http: httpx.AsyncClient,
+        channel_name: str,
+        alert: dict[str, Any],
+        recipients: Sequence[str] = (),
+    ) -> None:
+        """Raises DeliveryError when the channel did not accept the alert in time.
+
+        ``recipients``: for an email that some recipients already got, the others.
+        """
         channel = self.config.channels[channel_name]
-        if isinstance(channel, EmailChannel):
-            send_email(build_message(alert, channel, self.renderer), channel)
-        elif isinstance(channel, WebhookChannel):
-            post_webhook(self.http, channel, alert, self.renderer)
-        elif isinstance(channel, ConsoleChannel):
-            print(self.renderer.text(alert), file=self.console, flush=True)
+        try:
+            async with asyncio.timeout(self.deadline):
+                if isinstance(channel, EmailChannel):
+                    message = build_message(alert, channel, self.renderer)
+                    await send_email(message, channel, recipients)
+                elif isinstance(channel, WebhookChannel):
+                    await post_webhook(http, channel, alert, self.renderer)
+                elif isinstance(channel, ConsoleChannel):
+                    print(self.renderer.text(alert), file=self.console, flush=True)
+        except TimeoutError:
+            raise ChannelDown(
+                f"channel {channel_name}: no answer within {self.deadline:g}s"
+            ) from None
+
+    def send_now(self, channel_name: str, alert: dict[str, Any]) -> None:
+        """One send outside a delivery run (``newswatch test-alert``)."""
+
+        async def once() -> None:
+            async with http_client() as http:
+                await self.send(http, channel_name, alert)
+
+        asyncio.run(once())
 
 
 class DeliveryWorker:
+    """One delivery run at a time: every channel at once, each send and the run bounded in time.
+
+    Channels are served concurrently, so a silent mail server does not hold back a webhook; a
+    channel whose server does not answer has the rest of its entries put off to their next
+    attempt rather than each waiting out the same deadline. What the run's ``run_timeout`` cuts
+    short stays leased to this consumer and pending: the next run (of this process, or of any
+    once this one is gone) sends it.
+    """
+
     def __init__(
         self,
         store: Store,
@@ -99,7 +146,7 @@ class DeliveryWorker:
         *,
         clock: Callable[[], float] = time.time,
         rng: Callable[[], float] = random.random,
-        stale_after: float = 300.0,
+        stale_after: float | None = None,
     ) -> None:
         self.store = store
         self.sender = sender
@@ -107,7 +154,10 @@ class DeliveryWorker:
         self.consumer = consumer
         self.clock = clock
         self.rng = rng
-        self.stale_after = stale_after
+        self.run_timeout = self.config.delivery.run_timeout.total_seconds()
+        # A lease outlives any run that holds it, so another process never takes an entry that
+        # is still being sent.
+        self.stale_after = stale_after or max(300.0, 2 * self.run_timeout)
 
     def run_once(self, ignore_schedule: bool = False) -> DeliveryReport:
         """Close due digests, then try every due entry of every channel once.
@@ -115,49 +165,100 @@ class DeliveryWorker:
         ``ignore_schedule`` tries entries that are waiting out a backoff too: what
         ``run --once`` (SPEC: "try every pending delivery") does.
         """
+        return asyncio.run(self.run(ignore_schedule))
+
+    async def run(self, ignore_schedule: bool = False) -> DeliveryReport:
         self.close_due_digests()
         report = DeliveryReport()
-        for channel in self.config.channels:
-            entries = self.store.take_due(
-                channel, self.consumer, self.clock(), self.stale_after, ignore_schedule
-            )
-            for entry in entries:
-                self.deliver(entry, report)
+        taken = Counter[str]()
+        async with http_client() as http:
+            try:
+                async with asyncio.timeout(self.run_timeout):
+                    await asyncio.gather(
+                        *(
+                            self._serve(channel, http, report, taken, ignore_schedule)
+                            for channel in self.config.channels
+                        )
+                    )
+            except TimeoutError:
+                done = report.sent + report.failed + report.dead
+                report.left = sum(taken.values()) - done
+                logger.warning(
+                    "delivery run stopped after %.0fs: %d alerts left pending for the next run",
+                    self.run_timeout,
+                    report.left,
+                )
         return report
 
-    def deliver(self, entry: OutboxEntry, report: DeliveryReport) -> None:
+    async def _serve(
+        self,
+        channel: str,
+        http: httpx.AsyncClient,
+        report: DeliveryReport,
+        taken: Counter[str],
+        ignore_schedule: bool,
+    ) -> None:
+        entries = self.store.take_due(
+            channel, self.consumer, self.clock(), self.stale_after, ignore_schedule
+        )
+        taken[channel] = len(entries)
+        down: ChannelDown | None = None
+        for entry in entries:
+            if down is not None:  # the server is not answering: no use waiting on it again
+                self._retry(entry, down, report)
+                continue
+            down = await self.deliver(entry, report, http)
+
+    async def deliver(
+        self, entry: OutboxEntry, report: DeliveryReport, http: httpx.AsyncClient
+    ) -> ChannelDown | None:
+        """Send one entry and record the outcome; the ChannelDown error when the server is."""
         try:
-            self.sender.send(entry.channel, entry.payload)
+            await self.sender.send(http, entry.channel, entry.payload, entry.recipients)
+        except PartialRefusal as exc:
+            left = replace(entry, recipients=exc.refused)
+            if exc.permanent:
+                self._dead(left, str(exc), report)
+            else:
+                self._retry(left, exc, report)
+            return None
         except PermanentDeliveryError as exc:
             self._dead(entry, str(exc), report)
-            return
+            return None
         except TemplateError as exc:  # this alert cannot be rendered: others still go out
             self._dead(entry, f"cannot render it: {exc}", report)
-            return
+            return None
+        except ChannelDown as exc:
+            self._retry(entry, exc, report)
+            return exc
         except DeliveryError as exc:
-            now = self.clock()
-            if now - (entry.first_failure or now) >= RETRY_WINDOW:
-                self._dead(entry, f"still failing after 24 h: {exc}", report)
-                return
-            delay = max(backoff(entry.attempts, self.rng), exc.retry_after or 0.0)
-            self.store.retry_later(entry, now + delay, str(exc), now)
-            report.failed += 1
-            report.outcomes[entry.channel, "failed"] += 1
-            logger.warning(
-                "channel %s: alert %s not delivered (attempt %d), retrying in %.0fs: %s",
-                entry.channel,
-                entry.id,
-                entry.attempts + 1,
-                delay,
-                exc,
-                extra={"channel": entry.channel},
-            )
-            return
+            self._retry(entry, exc, report)
+            return None
         _crash_point("after-send")
         self.store.ack(entry)
         report.sent += 1
         report.outcomes[entry.channel, "sent"] += 1
         logger.info("channel %s: delivered alert %s", entry.channel, entry.id)
+        return None
+
+    def _retry(self, entry: OutboxEntry, exc: DeliveryError, report: DeliveryReport) -> None:
+        now = self.clock()
+        if now - (entry.first_failure or now) >= RETRY_WINDOW:
+            self._dead(entry, f"still failing after 24 h: {exc}", report)
+            return
+        delay = max(backoff(entry.attempts, self.rng), exc.retry_after or 0.0)
+        self.store.retry_later(entry, now + delay, str(exc), now)
+        report.failed += 1
+        report.outcomes[entry.channel, "failed"] += 1
+        logger.warning(
+            "channel %s: alert %s not delivered (attempt %d), retrying in %.0fs: %s",
+            entry.channel,
+            entry.id,
+            entry.attempts + 1,
+            delay,
+            exc,
+            extra={"channel": entry.channel},
+        )
 
     def close_due_digests(self) -> None:
         """Queue each due digest for its watch's channels.

@@ -6,19 +6,23 @@ to the mail client; the subject is one line whatever the article's title holds.
 
 from __future__ import annotations
 
-import smtplib
 import ssl
+from collections.abc import Sequence
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import aiosmtplib
+
 from alerts.render import Renderer
 from newswatch.config import EmailChannel
-from newswatch.errors import DeliveryError, PermanentDeliveryError
+from newswatch.errors import ChannelDown, DeliveryError, PartialRefusal, PermanentDeliveryError
 
-__all__ = ["build_message", "message_id", "send_email"]
+__all__ = ["STEP_TIMEOUT", "build_message", "message_id", "send_email"]
+
+STEP_TIMEOUT = 30.0  # one SMTP step; the whole exchange is bounded by the caller
 
 
 def message_id(alert: dict[str, Any]) -> str:
@@ -40,26 +44,38 @@ def build_message(alert: dict[str, Any], channel: EmailChannel, renderer: Render
     return message
 
 
-def send_email(message: EmailMessage, channel: EmailChannel, timeout: float = 30.0) -> None:
-    """Raise DeliveryError (retry later) or PermanentDeliveryError (the server refused for good)."""
+async def send_email(
+    message: EmailMessage, channel: EmailChannel, recipients: Sequence[str] = ()
+) -> None:
+    """Send to ``recipients`` (default: the channel's ``to``), or raise.
+
+    DeliveryError means retry later, ChannelDown that the server did not answer at all (so the
+    channel's other alerts need not wait for it now), PartialRefusal that some recipients got
+    the alert and the others are to be tried again, PermanentDeliveryError that the server
+    refused for good. The caller bounds the whole exchange in time; each step has the deadline
+    of ``channel_deadline`` too, so a server that stops answering is given up on.
+    """
     url = urlsplit(channel.smtp)
     host = url.hostname or "localhost"
     implicit_tls = url.scheme == "smtps"
     port = url.port or (465 if implicit_tls else 25)
+    to = list(recipients or channel.to)
+    smtp = aiosmtplib.SMTP(
+        hostname=host,
+        port=port,
+        use_tls=implicit_tls,
+        start_tls=False,  # decided below, so that credentials never go out in clear
+        tls_context=ssl.create_default_context(),
+        timeout=STEP_TIMEOUT,
+    )
     try:
-        smtp: smtplib.SMTP
-        if implicit_tls:
-            smtp = smtplib.SMTP_SSL(
-                host, port, timeout=timeout, context=ssl.create_default_context()
-            )
-        else:
-            smtp = smtplib.SMTP(host, port, timeout=timeout)
-        with smtp:
-            smtp.ehlo()
+        await smtp.connect()
+        try:
+            await smtp.ehlo()
             encrypted = implicit_tls
-            if not implicit_tls and smtp.has_extn("starttls"):
-                smtp.starttls(context=ssl.create_default_context())
-                smtp.ehlo()
+            if not implicit_tls and smtp.supports_extension("starttls"):
+                await smtp.starttls()
+                await smtp.ehlo()
                 encrypted = True
             if url.username and not encrypted and not _plaintext_auth_allowed(url.query):
                 raise DeliveryError(
@@ -68,23 +84,30 @@ def send_email(message: EmailMessage, channel: EmailChannel, timeout: float = 30
                     "?plaintext_auth=yes to the smtp URL for a relay on a trusted network)"
                 )
             if url.username:
-                smtp.login(unquote(url.username), unquote(url.password or ""))
-            smtp.send_message(message, from_addr=channel.from_, to_addrs=channel.to)
-    except smtplib.SMTPRecipientsRefused as exc:
-        codes = {code for code, _ in exc.recipients.values()}
-        error = f"SMTP {host}:{port} refused every recipient: {_first_reply(exc.recipients)}"
-        if all(500 <= code < 600 for code in codes):
+                await smtp.login(unquote(url.username), unquote(url.password or ""))
+            refused, _ = await smtp.send_message(message, sender=channel.from_, recipients=to)
+        finally:
+            smtp.close()
+    except aiosmtplib.SMTPRecipientsRefused as exc:
+        replies = {r.recipient: (r.code, r.message) for r in exc.recipients}
+        error = f"SMTP {host}:{port} refused every recipient: {_replies(replies)}"
+        if all(500 <= code < 600 for code, _ in replies.values()):
             raise PermanentDeliveryError(error) from None
         raise DeliveryError(error) from None
-    except smtplib.SMTPResponseException as exc:
-        reply = (
-            exc.smtp_error.decode("utf-8", "replace")
-            if isinstance(exc.smtp_error, bytes)
-            else str(exc.smtp_error)
+    except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPTimeoutError, OSError) as exc:
+        raise ChannelDown(f"SMTP {host}:{port} failed: {exc or type(exc).__name__}") from None
+    except aiosmtplib.SMTPResponseException as exc:
+        raise DeliveryError(f"SMTP {host}:{port} answered {exc.code} {exc.message}") from None
+    except aiosmtplib.SMTPException as exc:
+        raise ChannelDown(f"SMTP {host}:{port} failed: {exc or type(exc).__name__}") from None
+    if refused:
+        replies = {address: (reply.code, reply.message) for address, reply in refused.items()}
+        raise PartialRefusal(
+            f"SMTP {host}:{port} refused {len(replies)} of {len(to)} recipients: "
+            f"{_replies(replies)}",
+            refused=tuple(replies),
+            permanent=all(500 <= code < 600 for code, _ in replies.values()),
         )
-        raise DeliveryError(f"SMTP {host}:{port} answered {exc.smtp_code} {reply}") from None
-    except (smtplib.SMTPException, OSError) as exc:
-        raise DeliveryError(f"SMTP {host}:{port} failed: {exc or type(exc).__name__}") from None
 
 
 def _plaintext_auth_allowed(query: str) -> bool:
@@ -93,7 +116,5 @@ def _plaintext_auth_allowed(query: str) -> bool:
     return values[-1].lower() in ("yes", "true", "1")
 
 
-def _first_reply(recipients: dict[str, tuple[int, bytes]]) -> str:
-    for address, (code, reply) in recipients.items():
-        return f"{address}: {code} {reply.decode('utf-8', 'replace')}"
-    return "no reply"
+def _replies(replies: dict[str, tuple[int, str]]) -> str:
+    return "; ".join(f"{address}: {code} {text}" for address, (code, text) in replies.items())

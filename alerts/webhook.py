@@ -2,7 +2,8 @@
 
 ``json`` posts the exact body of SPEC §5 (a digest posts its alerts' bodies in a list);
 ``slack`` and ``discord`` post those services' own message formats, rendered from the
-``slack.json`` / ``discord.json`` templates. Redirects are followed (a 307/308 keeps the POST),
+``slack.json`` / ``discord.json`` templates. A 307/308 is posted again to its new address; a
+301/302/303 is an error naming it (following would turn the POST into a GET without the alert);
 a timeout or a 5xx is retried later, a 429's Retry-After is honoured.
 """
 
@@ -19,7 +20,8 @@ import httpx
 
 from alerts.render import Renderer
 from newswatch.config import WebhookChannel
-from newswatch.errors import DeliveryError, PermanentDeliveryError, TemplateError
+from newswatch.errors import ChannelDown, DeliveryError, PermanentDeliveryError, TemplateError
+from newswatch.redact import hide_url_paths, redact_url
 
 __all__ = ["post_webhook", "sign", "webhook_body"]
 
@@ -57,8 +59,8 @@ def sign(body: bytes, secret: str) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def post_webhook(
-    client: httpx.Client, channel: WebhookChannel, alert: dict[str, Any], renderer: Renderer
+async def post_webhook(
+    client: httpx.AsyncClient, channel: WebhookChannel, alert: dict[str, Any], renderer: Renderer
 ) -> None:
     if channel.format == "json":
         body = webhook_body(alert)
@@ -73,24 +75,26 @@ def post_webhook(
     headers = {"Content-Type": "application/json", "X-Newswatch-Id": alert["id"]}
     if channel.secret:
         headers["X-Newswatch-Signature"] = sign(body, channel.secret)
-    url = channel.url
+    url, shown = channel.url, redact_url(channel.url, hide_path=True)
     for _ in range(_MAX_REDIRECTS + 1):
         try:
-            response = client.post(url, content=body, headers=headers, follow_redirects=False)
+            response = await client.post(url, content=body, headers=headers, follow_redirects=False)
         except httpx.HTTPError as exc:
-            raise DeliveryError(
-                f"webhook {_safe(channel.url)} failed: {type(exc).__name__}: {exc}"
+            failure = hide_url_paths(f"{type(exc).__name__}: {exc}")
+            down = isinstance(exc, httpx.TransportError)  # no answer: the channel waits
+            raise (ChannelDown if down else DeliveryError)(
+                f"webhook {shown} failed: {failure}"
             ) from None
         if response.status_code not in (307, 308) or "location" not in response.headers:
             break
         url = str(response.url.join(response.headers["location"]))  # the same POST, again
     if response.is_success:
         return
-    error = f"webhook {_safe(channel.url)} answered HTTP {response.status_code}"
+    error = f"webhook {shown} answered HTTP {response.status_code}"
     if response.is_redirect and "location" in response.headers:
         # 301 / 302 / 303 turn a POST into a GET without the alert: following one would ack an
         # alert that never arrived. The user has to point the channel at the new address.
-        moved = _safe(str(response.url.join(response.headers["location"])))
+        moved = redact_url(str(response.url.join(response.headers["location"])), hide_path=True)
         raise DeliveryError(f"{error}: moved to {moved}; update the channel's url")
     if response.status_code == 429:
         raise DeliveryError(error, retry_after=_retry_after(response))
@@ -115,9 +119,3 @@ def _retry_after(response: httpx.Response) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, (moment - datetime.now(UTC)).total_seconds())
-
-
-def _safe(url: str) -> str:
-    """Webhook URLs often carry a token in the path: log scheme and host only."""
-    parsed = httpx.URL(url)
-    return f"{parsed.scheme}://{parsed.host}{':' + str(parsed.port) if parsed.port else ''}/…"

@@ -30,6 +30,7 @@ from pydantic import (
 
 from newswatch import __version__
 from newswatch.errors import ConfigError
+from newswatch.redact import redact_url
 from newswatch.yamlsource import Located, read_yaml
 
 __all__ = [
@@ -211,7 +212,7 @@ class EmailChannel(_Model):
         parts = urlsplit(url)
         if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
             raise ValueError(
-                f"smtp must look like smtp://host:587 or smtps://host:465, not {url!r}"
+                f"smtp must look like smtp://host:587 or smtps://host:465, not {redact_url(url)!r}"
             )
         return url
 
@@ -227,7 +228,9 @@ class WebhookChannel(_Model):
     def _url(cls, url: str) -> str:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"webhook url must be http(s)://..., not {url!r}")
+            raise ValueError(
+                f"webhook url must be http(s)://..., not {redact_url(url, hide_path=True)!r}"
+            )
         return url
 
 
@@ -236,6 +239,13 @@ class ConsoleChannel(_Model):
 
 
 Channel = Annotated[EmailChannel | WebhookChannel | ConsoleChannel, Field(discriminator="type")]
+
+
+class DeliverySettings(_Model):
+    """How long delivery may take, so one silent server never holds the others back."""
+
+    timeout: Duration = timedelta(seconds=60)  # one send: connect and the whole exchange
+    run_timeout: Duration = timedelta(minutes=4)  # one delivery run; what is left stays pending
 
 
 class SentrySettings(_Model):
@@ -252,6 +262,7 @@ class Config(_Model):
     retention: Duration = timedelta(days=30)
     max_age: Duration = timedelta(days=3)
     crawl: CrawlSettings = CrawlSettings()
+    delivery: DeliverySettings = DeliverySettings()
     outlets: dict[str, Outlet] = Field(min_length=1)
     watches: dict[str, Watch] = {}
     channels: dict[str, Channel] = {}
@@ -264,7 +275,8 @@ class Config(_Model):
     def _store(cls, url: str | None) -> str | None:
         if url and urlsplit(url).scheme not in ("redis", "rediss", "unix"):
             raise ValueError(
-                f"store must be a redis:// URL (or absent for the embedded store), not {url!r}"
+                "store must be a redis:// URL (or absent for the embedded store), "
+                f"not {redact_url(url)!r}"
             )
         return url or None
 

@@ -7,15 +7,19 @@ NewswatchError                 root: every expected failure; the CLI prints it w
 ├── QuerySyntaxError           a watch query does not parse (column given); surfaces as ConfigError
 ├── TemplateError              a template is missing or does not render
 └── DeliveryError              a channel did not accept an alert (it stays pending)
-    └── PermanentDeliveryError the server refused it for good (bad recipient, 4xx webhook)
+    ├── PermanentDeliveryError the server refused it for good (bad recipient, 4xx webhook)
+    ├── ChannelDown            the server did not answer: the channel's other alerts wait too
+    └── PartialRefusal         an email reached some recipients: the others are kept
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "ChannelDown",
     "ConfigError",
     "DeliveryError",
     "NewswatchError",
+    "PartialRefusal",
     "PermanentDeliveryError",
     "QuerySyntaxError",
     "StoreError",
@@ -73,3 +77,18 @@ class DeliveryError(NewswatchError):
 
 class PermanentDeliveryError(DeliveryError):
     """A channel refused an alert in a way retrying cannot fix."""
+
+
+class ChannelDown(DeliveryError):
+    """The channel's server did not answer (refused, unreachable, silent past the deadline): its
+    other alerts in this run are put off too instead of each waiting out the same failure."""
+
+
+class PartialRefusal(DeliveryError):
+    """Some recipients of an email accepted the alert and ``refused`` did not: only those are
+    tried again (or, when every refusal was permanent, the entry is dead-lettered for them)."""
+
+    def __init__(self, message: str, refused: tuple[str, ...], permanent: bool) -> None:
+        super().__init__(message)
+        self.refused = refused
+        self.permanent = permanent

@@ -13,6 +13,8 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+from newswatch.redact import RedactingFilter
+
 __all__ = ["setup_logging"]
 
 _LIBRARIES = (
@@ -40,7 +42,9 @@ class _JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        if record.exc_info:
+        if record.exc_text:  # set, and redacted, by newswatch.redact.RedactingFilter
+            entry["exception"] = record.exc_text
+        elif record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
 
@@ -71,6 +75,7 @@ def setup_logging(fmt: str = "text", verbose: bool = False) -> None:
             logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%H:%M:%S")
         )
     handler.addFilter(_LibraryFilter(verbose))
+    handler.addFilter(RedactingFilter())  # URL passwords; the config's secrets once it is loaded
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.INFO)

@@ -2,49 +2,32 @@
 
 The logging integration turns every ERROR record into an event; records logged with
 ``extra={"outlet": ...}`` or ``extra={"channel": ...}`` get that as a tag, so an operator can
-see at once which outlet or channel is failing. Every configured secret (SMTP passwords,
-webhook secrets and URLs) is replaced in an event before it leaves the process.
+see at once which outlet or channel is failing. Every configured secret (store and SMTP
+passwords, webhook secrets, the paths of webhook URLs) is replaced in an event before it leaves
+the process, by the same :class:`~newswatch.redact.Redactor` that guards the logs.
 """
 
 from __future__ import annotations
 
 import logging
 from typing import Any
-from urllib.parse import urlsplit
 
 from newswatch import __version__
-from newswatch.config import Config, EmailChannel, WebhookChannel
+from newswatch.config import Config
+from newswatch.redact import Redactor
 
-__all__ = ["init_sentry", "secrets_of"]
+__all__ = ["init_sentry"]
 
-FILTERED = "[Filtered]"
 TAGS = ("outlet", "channel", "watch")
 
 
-def secrets_of(config: Config) -> list[str]:
-    """Every string in the config that must never appear in a log line or an event."""
-    found: list[str] = []
-    for channel in config.channels.values():
-        if isinstance(channel, EmailChannel):
-            password = urlsplit(channel.smtp).password
-            if password:
-                found.append(password)
-        elif isinstance(channel, WebhookChannel):
-            found.append(channel.url)
-            if channel.secret:
-                found.append(channel.secret)
-    return [secret for secret in found if len(secret) >= 4]
-
-
-def _scrub(value: Any, secrets: list[str]) -> Any:
+def _scrub(value: Any, redact: Redactor) -> Any:
     if isinstance(value, str):
-        for secret in secrets:
-            value = value.replace(secret, FILTERED)
-        return value
+        return redact(value)
     if isinstance(value, dict):
-        return {key: _scrub(item, secrets) for key, item in value.items()}
+        return {key: _scrub(item, redact) for key, item in value.items()}
     if isinstance(value, list):
-        return [_scrub(item, secrets) for item in value]
+        return [_scrub(item, redact) for item in value]
     return value
 
 
@@ -55,14 +38,14 @@ def init_sentry(config: Config) -> bool:
     import sentry_sdk
     from sentry_sdk.integrations.logging import LoggingIntegration
 
-    secrets = secrets_of(config)
+    redact = Redactor.for_config(config)
 
     def before_send(event: Any, hint: Any) -> Any:
         extra = event.get("extra") or {}
         for tag in TAGS:
             if tag in extra:
                 event.setdefault("tags", {})[tag] = str(extra[tag])
-        return _scrub(event, secrets)
+        return _scrub(event, redact)
 
     sentry_sdk.init(
         dsn=config.sentry.dsn,

@@ -8,12 +8,8 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import socket
 import sys
 from collections.abc import Sequence
-
-import httpx
 
 from alerts.delivery import ChannelSender, DeliveryWorker, sample_alert
 from alerts.render import Renderer
@@ -21,8 +17,10 @@ from newswatch import __version__
 from newswatch.config import LoadedConfig, find_config_path
 from newswatch.errors import ConfigError, DeliveryError, NewswatchError, UsageError
 from newswatch.logs import setup_logging
+from newswatch.redact import channel_address, protect_logs, redact_url
 from newswatch.sentry import init_sentry
 from newswatch.store import Store, open_store
+from newswatch.store.consumers import outbox_consumer
 from scheduler import alerts_view, leftovers
 from scheduler.crawling import crawl_once
 from scheduler.loading import load_checked_config
@@ -139,6 +137,7 @@ def _parser() -> argparse.ArgumentParser:
 def _load(args: argparse.Namespace) -> LoadedConfig:
     loaded = load_checked_config(find_config_path(args.config))
     init_sentry(loaded.config)
+    protect_logs(loaded.config)  # from here on no log line shows a secret of this config
     return loaded
 
 
@@ -151,7 +150,7 @@ def _check(args: argparse.Namespace) -> int:
     loaded = _load(args)
     config = loaded.config
     print(f"{loaded.file}: valid")
-    print(f"store: {config.store or 'embedded (./newswatch-state/)'}")
+    print(f"store: {redact_url(config.store) if config.store else 'embedded (./newswatch-state/)'}")
     print(f"outlets ({len(config.outlets)}):")
     for name, outlet in config.outlets.items():
         schedule = f"cron {outlet.cron}" if outlet.cron else f"every {outlet.interval}"
@@ -162,7 +161,7 @@ def _check(args: argparse.Namespace) -> int:
         print(f"  {name}: {watch.query}  [{where}] -> {', '.join(watch.notify)} ({watch.digest})")
     print(f"channels ({len(config.channels)}):")
     for name, channel in config.channels.items():
-        print(f"  {name}: {channel.type}")
+        print(f"  {name}: {channel.type} {channel_address(channel) or ''}".rstrip())
     _print_leftovers(loaded)
     return EXIT_OK
 
@@ -193,7 +192,7 @@ def _run(args: argparse.Namespace) -> int:
         return _crawl_and_deliver(loaded, list(loaded.config.outlets))
     from scheduler.service import Service
 
-    return Service(find_config_path(args.config), loaded, consumer_name()).run()
+    return Service(find_config_path(args.config), loaded, outbox_consumer()).run()
 
 
 def _crawl(args: argparse.Namespace) -> int:
@@ -219,23 +218,18 @@ def _crawl_and_deliver(loaded: LoadedConfig, outlets: list[str]) -> int:
     store = _store(loaded)
     try:
         results = crawl_once(config, store, outlets)
-        with httpx.Client(timeout=30.0) as http:
-            sender = ChannelSender(config, Renderer.for_config(config), http)
-            report = DeliveryWorker(store, sender, consumer_name()).run_once(ignore_schedule=True)
+        sender = ChannelSender(config, Renderer.for_config(config))
+        report = DeliveryWorker(store, sender, outbox_consumer()).run_once(ignore_schedule=True)
         logger.info(
-            "delivery: %d sent, %d failed (kept for retry), %d dead-lettered",
+            "delivery: %d sent, %d failed (kept for retry), %d dead-lettered, %d not tried in time",
             report.sent,
             report.failed,
             report.dead,
+            report.left,
         )
     finally:
         store.close()
     return _crawl_exit_code(results)
-
-
-def consumer_name() -> str:
-    """The outbox consumer: stable per host, so a restarted process resumes its own entries."""
-    return os.environ.get("NEWSWATCH_CONSUMER") or socket.gethostname()
 
 
 def _crawl_exit_code(results: dict[str, OutletResult]) -> int:
@@ -260,13 +254,12 @@ def _test_alert(args: argparse.Namespace) -> int:
         known = ", ".join(config.channels) or "none"
         print(f"newswatch: unknown channel {args.channel!r} (channels: {known})", file=sys.stderr)
         return EXIT_USAGE
-    with httpx.Client(timeout=30.0) as http:
-        sender = ChannelSender(config, Renderer.for_config(config), http)
-        try:
-            sender.send(args.channel, sample_alert())
-        except DeliveryError as exc:
-            print(f"newswatch: test alert through {args.channel!r} failed: {exc}", file=sys.stderr)
-            return EXIT_FAILED
+    sender = ChannelSender(config, Renderer.for_config(config))
+    try:
+        sender.send_now(args.channel, sample_alert())
+    except DeliveryError as exc:
+        print(f"newswatch: test alert through {args.channel!r} failed: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     print(f"test alert delivered through {args.channel!r}", file=sys.stderr)
     return EXIT_OK
 

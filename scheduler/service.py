@@ -18,12 +18,12 @@ import logging
 import signal
 import threading
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import httpx
 from twisted.internet import threads
 from twisted.internet.defer import Deferred
 
@@ -32,6 +32,7 @@ from alerts.intake import AlertIntake
 from alerts.render import Renderer
 from newswatch.config import Config, LoadedConfig, Outlet
 from newswatch.errors import NewswatchError
+from newswatch.redact import protect_logs
 from newswatch.store import open_store
 from scheduler.health import HealthServer, Metrics
 from scheduler.loading import load_checked_config
@@ -53,6 +54,15 @@ def _poll_deadline(outlet: Outlet) -> float:
     return max(300.0, 3 * outlet.interval.total_seconds())
 
 
+@dataclass(frozen=True)
+class _Reload:
+    """A new config and what it needs, built off the reactor thread."""
+
+    loaded: LoadedConfig
+    intake: AlertIntake
+    worker: DeliveryWorker
+
+
 class Service:
     reactor: Any  # Twisted's reactor, installed (asyncio) when run() starts
 
@@ -66,7 +76,9 @@ class Service:
         self.stopping = False
         self.in_flight: dict[str, tuple[OutletPoll, float]] = {}  # outlet -> (poll, started)
         self.last_success: dict[str, float] = {}
-        self._delivery_lock = threading.Lock()
+        self._delivery_lock = threading.Lock()  # held by a delivery run, in a pool thread
+        self._swap_lock = threading.Lock()  # held a moment: hands a reloaded worker over
+        self._next_worker: DeliveryWorker | None = None
         self._health_lock = threading.Lock()
 
     @property
@@ -91,7 +103,6 @@ class Service:
         self.store = open_store(config.store, config.retention)
         self.health_store = open_store(config.store, config.retention)
         self._load_status()
-        self.http = httpx.Client(timeout=30.0)
         self.worker = self._make_worker(config)
         self.context = CrawlContext(
             config=config, store=self.store, intake=AlertIntake(config, self.store)
@@ -134,9 +145,8 @@ class Service:
         )
         self.reactor.run(installSignalHandlers=False)
         self.health.stop()
-        for store in (self.store, self.health_store, self.worker.store):
+        for store in (self.store, self.health_store, self._current_worker().store):
             store.close()
-        self.http.close()
         logger.info("newswatch service stopped")
         return self.exit_code
 
@@ -256,12 +266,12 @@ class Service:
 
     def _make_worker(self, config: Config) -> DeliveryWorker:
         store = open_store(config.store, config.retention)
-        sender = ChannelSender(config, Renderer.for_config(config), self.http)
+        sender = ChannelSender(config, Renderer.for_config(config))
         return DeliveryWorker(store, sender, self.consumer)
 
     def _deliver(self) -> None:
         with self._delivery_lock:
-            worker = self.worker
+            worker = self._current_worker()
             try:
                 report = worker.run_once()
             except NewswatchError as exc:
@@ -274,6 +284,16 @@ class Service:
                 self.metrics.deliveries.labels(channel, result).inc(count)
             for channel in worker.config.channels:
                 self.metrics.pending.labels(channel).set(worker.store.pending_count(channel)[0])
+
+    def _current_worker(self) -> DeliveryWorker:
+        """The worker of the newest config; called between delivery runs only, so the one it
+        replaces is not in the middle of a send when its store is closed."""
+        with self._swap_lock:
+            new, self._next_worker = self._next_worker, None
+        if new is not None:
+            old, self.worker = self.worker, new
+            old.store.close()
+        return self.worker
 
     # --- signals: stop and reload ----------------------------------------------------------------
 
@@ -318,7 +338,7 @@ class Service:
         a second or more: that happens in a thread, so the crawl keeps going meanwhile, and only
         the switch itself runs on the reactor thread.
         """
-        prepared: Deferred[tuple[LoadedConfig, AlertIntake] | None]
+        prepared: Deferred[_Reload | None]
         prepared = threads.deferToThread(self._prepare_reload)
         applied = prepared.addCallback(self._apply_reload)
         return applied.addErrback(
@@ -327,25 +347,29 @@ class Service:
             )
         )
 
-    def _prepare_reload(self) -> tuple[LoadedConfig, AlertIntake] | None:
+    def _prepare_reload(self) -> _Reload | None:
         try:
             loaded = load_checked_config(self.config_path)
         except NewswatchError as exc:
             logger.error("config reload refused, the running config stays: %s", exc)
             return None
-        return loaded, AlertIntake(loaded.config, self.store)
+        worker = self._make_worker(loaded.config.model_copy(update={"store": self.config.store}))
+        return _Reload(loaded, AlertIntake(loaded.config, self.store), worker)
 
-    def _apply_reload(self, prepared: tuple[LoadedConfig, AlertIntake] | None) -> None:
+    def _apply_reload(self, prepared: _Reload | None) -> None:
+        """On the reactor thread: never waits for a delivery run (it may be waiting out a slow
+        mail server); the new worker takes over when the running one finishes."""
         if prepared is None:
             return
-        loaded, intake = prepared
+        loaded, intake = prepared.loaded, prepared.intake
         if loaded.config.store != self.config.store:
             logger.warning("store changed in the config: takes effect at the next restart")
         config = loaded.config
-        with self._delivery_lock:
-            old = self.worker
-            self.worker = self._make_worker(config.model_copy(update={"store": self.config.store}))
-            old.store.close()
+        protect_logs(config)  # the new config's secrets are hidden in logs from now on
+        with self._swap_lock:
+            replaced, self._next_worker = self._next_worker, prepared.worker
+        if replaced is not None:  # two reloads within one delivery run
+            replaced.store.close()
         self.loaded = loaded
         self.context = CrawlContext(config=config, store=self.store, intake=intake)
         self.spider.reconfigure(self.context)

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from newswatch.config import Config
 from newswatch.health import OutletStatus
+from newswatch.redact import Redactor
 from newswatch.store import Store
 from scheduler.leftovers import leftover_lines
 
@@ -75,4 +76,4 @@ def render_status(config: Config, store: Store, now: datetime | None = None) -> 
             f"  {alert.get('detected_at')} {alert.get('watch')} [{alert.get('outlet')}] "
             f"{' '.join(str(article.get('title') or '').split())[:80]} <{article.get('url')}>"
         )
-    return "\n".join(lines)
+    return Redactor.for_config(config)("\n".join(lines))  # e.g. errors stored by older versions

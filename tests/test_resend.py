@@ -21,7 +21,6 @@ from typing import Any
 import pytest
 
 from alerts.delivery import RETRY_WINDOW
-from scheduler.cli import consumer_name
 from tests.e2e import MIRROR, PALMYRA, PRIMARY, Result, config_text, run_newswatch, write_config
 from tests.support.outlet_site import OutletSite
 from tests.support.smtp import SmtpSink
@@ -133,8 +132,7 @@ def test_an_email_dead_letter_is_resent_by_id_with_the_same_message_id(
     pending = row["channels"]["analysts"]
     assert pending["state"] == "pending" and pending["attempts"] == 1
     assert "554 5.7.1 rejected" in pending["last_error"] and pending["next_attempt"]
-    # the command's consumer name: on Redis the entry stays leased to it (read, not acknowledged)
-    worker = worker_for(tmp_path, [time.time() + RETRY_WINDOW + 60], consumer_name())
+    worker = worker_for(tmp_path, [time.time() + RETRY_WINDOW + 60])
     assert worker.run_once().dead == 1
     worker.store.close()
     assert smtp.messages == []

@@ -15,7 +15,8 @@ import subprocess
 import time
 import urllib.request
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -97,24 +98,37 @@ def service_config(smtp: SmtpSink, webhook: WebhookReceiver, port: int, watches:
     return text
 
 
-def test_service_polls_reloads_reports_health_and_stops_gracefully(
-    tmp_path: Path, web: MultiHostServer, smtp: SmtpSink, webhook: WebhookReceiver
-) -> None:
-    OutletSite(web, [PRIMARY, MIRROR]).add_article(PALMYRA)
-    second = OutletSite(web, [SECOND])
-    port = free_port()
-    write_config(tmp_path, service_config(smtp, webhook, port))
+@contextmanager
+def running_service(folder: Path, web: MultiHostServer) -> Iterator[subprocess.Popen[bytes]]:
+    """``newswatch run`` in ``folder``, its output in ``folder/service.log``; killed if the test
+    leaves it running."""
     env = {
         **os.environ,
         **web.proxy_env(),
         "no_proxy": "127.0.0.1,localhost",
         "NO_PROXY": "127.0.0.1,localhost",
     }
-    log = (tmp_path / "service.log").open("w")
-    process = subprocess.Popen(
-        [*newswatch_command(), "run"], cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    try:
+    with (folder / "service.log").open("w") as log:
+        process = subprocess.Popen(
+            [*newswatch_command(), "run"], cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+        try:
+            yield process
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+def test_service_polls_reloads_reports_health_and_stops_gracefully(
+    tmp_path: Path, web: MultiHostServer, smtp: SmtpSink, webhook: WebhookReceiver
+) -> None:
+    OutletSite(web, [PRIMARY, MIRROR]).add_article(PALMYRA)
+    second = OutletSite(web, [SECOND])
+    second.publish()  # an empty feed: reachable from the first poll
+    port = free_port()
+    write_config(tmp_path, service_config(smtp, webhook, port))
+    with running_service(tmp_path, web) as process:
         base = f"http://127.0.0.1:{port}"
         wait_until(lambda: http_get(f"{base}/healthz")[0] == 200, 30, "/healthz")
         [post] = webhook.wait_for(1, timeout=30)
@@ -128,9 +142,14 @@ def test_service_polls_reloads_reports_health_and_stops_gracefully(
             30,
             "three polls of the second outlet",
         )
+        ok_polls = 'newswatch_polls_total{outlet="pressdesk",result="ok"}'
+        wait_until(
+            lambda: metric(http_get(f"{base}/metrics")[1], ok_polls) >= 3,
+            30,
+            "three good polls of pressdesk",
+        )
         status, metrics = http_get(f"{base}/metrics")
         assert status == 200
-        assert metric(metrics, 'newswatch_polls_total{outlet="pressdesk",result="ok"}') >= 3
         sent = 'newswatch_deliveries_total{channel="siem",result="sent"}'
         # counted when the delivery run ends, a moment after the receiver got the post
         wait_until(lambda: metric(http_get(f"{base}/metrics")[1], sent) == 1, 15, "delivery count")
@@ -191,12 +210,41 @@ def test_service_polls_reloads_reports_health_and_stops_gracefully(
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=40) == 0
         assert time.monotonic() - stopped_at < 35
-    finally:
-        if process.poll() is None:
-            process.kill()
-        log.close()
     text = (tmp_path / "service.log").read_text()
     assert "newswatch service stopped" in text and "Traceback" not in text
+
+
+def test_a_reload_during_a_slow_delivery_neither_waits_for_it_nor_stalls_the_crawl(
+    tmp_path: Path, web: MultiHostServer, smtp: SmtpSink, webhook: WebhookReceiver
+) -> None:
+    OutletSite(web, [PRIMARY, MIRROR]).add_article(PALMYRA)
+    OutletSite(web, [SECOND]).publish()
+    write_config(tmp_path, service_config(smtp, webhook, free_port()))
+    smtp.delay = 12.0  # the delivery run holds its lock this long, waiting on the mail server
+    log = tmp_path / "service.log"
+    with running_service(tmp_path, web) as process:
+        webhook.wait_for(1, timeout=30)  # the alert is out on the fast channel, email is slow
+        assert smtp.messages == []
+        write_config(
+            tmp_path,
+            service_config(
+                smtp,
+                webhook,
+                free_port(),
+                watches="          harvest:\n            query: 'wheat harvest'\n"
+                "            notify: [siem]\n",
+            ),
+        )
+        polls_before = log.read_text().count("second: polled in")
+        process.send_signal(signal.SIGHUP)
+        wait_until(lambda: "config reloaded" in log.read_text(), 8, "the reload")
+        wait_until(lambda: log.read_text().count("second: polled in") > polls_before, 8, "a poll")
+        # both while the mail server is still holding the delivery run
+        assert smtp.messages == []
+        smtp.wait_for(1, timeout=30)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=40) == 0
+    assert "Traceback" not in log.read_text()
 
 
 def _envelope_items(body: bytes, encoding: str) -> list[dict[str, object]]:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,6 +19,7 @@ import redis
 
 from newswatch.errors import StoreError
 from newswatch.store import Store, open_store
+from newswatch.store.consumers import is_abandoned, outbox_consumer
 from newswatch.store.redis import SWEEP_ONE_IN, RedisStore
 from newswatch.store.seen import url_digest
 
@@ -195,6 +201,48 @@ def test_unacknowledged_entries_return_to_their_consumer_at_once_and_to_others_w
     assert [e.id for e in store.take_due("mail", "other", time.time(), 1.0)] == ["a1"]
 
 
+def test_a_dead_process_leases_go_at_once_and_a_live_one_keeps_its_own(make_store) -> None:
+    store = make_store()
+    store.claim("palmyra", URL, alert("a1"), ["mail"])
+    store.claim("palmyra", URL + "?2", alert("a2"), ["mail"])
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    dead = f"{socket.gethostname()}:{gone.stdout.strip()}"
+    now = time.time()
+    assert {e.id for e in store.take_due("mail", dead, now, 300)} == {"a1", "a2"}
+    # a live process (this one) is not robbed: its lease holds until stale
+    live = outbox_consumer()
+    assert is_abandoned(dead) and not is_abandoned(live)
+    assert {e.id for e in store.take_due("mail", live, now, 300)} == {"a1", "a2"}
+    assert store.take_due("mail", f"{socket.gethostname()}:{os.getpid() + 10**7}", now, 300) == []
+    assert store.take_due("mail", "other-host:1", now, 300) == []
+
+
+def test_two_consumers_taking_at_once_never_share_an_entry(make_store) -> None:
+    store = make_store()
+    for n in range(40):
+        store.claim("palmyra", f"{URL}?n={n}", alert(f"a{n}"), ["mail"])
+    other = make_store()
+    taken: dict[str, list[str]] = {}
+
+    def take(name: str, target: Store) -> None:
+        taken[name] = [e.id for e in target.take_due("mail", name, time.time(), 300, True)]
+
+    threads = [
+        threading.Thread(target=take, args=(f"host-{n}:1", s)) for n, s in enumerate([store, other])
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    both = taken["host-0:1"] + taken["host-1:1"]
+    assert sorted(both) == sorted(f"a{n}" for n in range(40))  # each entry exactly once
+
+
 def test_dead_letters_leave_the_outbox_and_are_listed(make_store) -> None:
     store = make_store()
     store.claim("palmyra", URL, alert(), ["hook"])
@@ -363,6 +411,25 @@ def test_requeue_puts_a_dead_letter_back_as_new_with_the_same_id(make_store) -> 
     assert [e.id for e in store.take_due("hook", "w1", time.time(), 300)] == ["a1"]
     assert len(store.pending_entries("hook")) == 1
     assert [e.id for e in store.take_due("mail", "w1", time.time(), 300)] == ["a1"]
+
+
+def test_requeue_of_a_partly_refused_email_goes_to_the_refused_recipients_only(
+    make_store,
+) -> None:
+    store = make_store()
+    store.claim("palmyra", URL, alert("a1"), ["mail"])
+    now = time.time()
+    [entry] = store.take_due("mail", "w1", now, 300)
+    store.dead_letter(replace(entry, recipients=("b@example.org",)), "550 no such user", now)
+    assert store.requeue("a1", "mail")
+    [again] = store.take_due("mail", "w1", time.time(), 300)
+    assert (again.recipients, again.attempts, again.first_failure) == (("b@example.org",), 0, None)
+    store.ack(again)
+    store.claim("palmyra", URL + "?2", alert("a2"), ["mail"])
+    [whole] = store.take_due("mail", "w1", time.time(), 300)
+    store.dead_letter(whole, "554 refused", time.time())
+    assert store.requeue("a2", "mail")
+    assert store.take_due("mail", "w1", time.time(), 300)[0].recipients == ()
 
 
 def test_requeue_of_an_expired_alert_changes_nothing(make_store) -> None:

@@ -8,8 +8,10 @@ can neither lose an alert nor create it twice.
 
 The outbox is at-least-once: ``take_due`` leases entries to a named consumer, and an entry leaves
 the outbox only through ``ack`` (the server accepted it) or ``dead_letter``. Entries a consumer
-took and never acknowledged (it crashed) are taken again by the same consumer at once, and by
-any other consumer once they have been idle for ``stale_after`` seconds.
+took and never acknowledged (it crashed) are taken again by the same consumer at once, by any
+consumer once the process that held them is known to be gone (``newswatch.store.consumers``), and
+by any other consumer once they have been idle for ``stale_after`` seconds. Each process has a
+consumer name of its own, so two processes never hold one entry.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class OutboxEntry:
     attempts: int = 0
     first_failure: float | None = None  # epoch seconds of the first failed send
     handle: str = ""  # the backend's own reference (stream entry id, row id)
+    recipients: tuple[str, ...] = ()  # an email some recipients already got: the others
 
 
 @dataclass(frozen=True)
@@ -127,7 +130,8 @@ class Store(Protocol):
     def ack(self, entry: OutboxEntry) -> None:
         """The channel accepted the alert: it leaves the outbox."""
 
-    def retry_later(self, entry: OutboxEntry, at: float, error: str, now: float) -> None: ...
+    def retry_later(self, entry: OutboxEntry, at: float, error: str, now: float) -> None:
+        """Release the entry until ``at``, counting the failure; its ``recipients`` are kept."""
 
     def dead_letter(self, entry: OutboxEntry, error: str, now: float) -> None: ...
 
@@ -151,8 +155,9 @@ class Store(Protocol):
     def requeue(self, alert_id: str, channel: str) -> bool:
         """Put the alert back into the channel's outbox as new (attempts reset, due at once), with
         the same id, and drop its dead letter there; the payload is kept another ``retention``.
-        An entry already pending is not doubled, only reset. False, and nothing changed, when
-        the payload has expired."""
+        An entry already pending is not doubled, only reset. The dead letter of an email that
+        some recipients got goes to the others only. False, and nothing changed, when the
+        payload has expired."""
 
     def discard_channel(self, channel: str) -> tuple[int, int]:
         """Drop every outbox entry and dead letter of the channel: (pending, dead) dropped."""

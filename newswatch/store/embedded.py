@@ -15,12 +15,14 @@ import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from newswatch.errors import StoreError
 from newswatch.store import DeadLetter, OpenDigest, OutboxEntry, PendingEntry
+from newswatch.store.consumers import is_abandoned
 from newswatch.store.seen import decode_version, encode_version, url_digest
 
 __all__ = ["EmbeddedStore"]
@@ -37,11 +39,11 @@ CREATE TABLE IF NOT EXISTS alerts (
 CREATE TABLE IF NOT EXISTS outbox (
     channel TEXT NOT NULL, alert_id TEXT NOT NULL, created REAL NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0, first_failure REAL, next_attempt REAL NOT NULL DEFAULT 0,
-    last_error TEXT, owner TEXT, leased_at REAL,
+    last_error TEXT, owner TEXT, leased_at REAL, recipients TEXT,
     PRIMARY KEY (channel, alert_id));
 CREATE TABLE IF NOT EXISTS dead (
     channel TEXT NOT NULL, alert_id TEXT NOT NULL, error TEXT NOT NULL, attempts INTEGER NOT NULL,
-    at REAL NOT NULL, PRIMARY KEY (channel, alert_id));
+    at REAL NOT NULL, recipients TEXT, PRIMARY KEY (channel, alert_id));
 CREATE TABLE IF NOT EXISTS digests (
     watch TEXT NOT NULL, due REAL NOT NULL, alert_id TEXT NOT NULL, added REAL NOT NULL,
     PRIMARY KEY (watch, due, alert_id));
@@ -59,6 +61,7 @@ class EmbeddedStore:
         self.db = connection
         self.ttl = retention.total_seconds()
         self.db.executescript(_SCHEMA)
+        self._add_columns(("outbox", "recipients TEXT"), ("dead", "recipients TEXT"))
         # ``seen`` (url, expires, version) is the layout before seen_articles: still read until
         # its rows expire, then dropped, so an upgrade does not fetch every article once more.
         self._legacy_seen = self._has_table("seen")
@@ -162,29 +165,39 @@ class EmbeddedStore:
     ) -> list[OutboxEntry]:
         due_by = float("inf") if ignore_schedule else now
         with self._transaction():
+            owners = self.db.execute(
+                "SELECT DISTINCT owner FROM outbox WHERE channel = ? AND owner IS NOT NULL",
+                (channel,),
+            ).fetchall()
+            takeable = [consumer, *(owner for (owner,) in owners if is_abandoned(owner))]
             self.db.execute(
                 "UPDATE outbox SET owner = ?, leased_at = ? WHERE channel = ? AND next_attempt <= ?"
-                " AND (owner IS NULL OR owner = ? OR leased_at < ?)",
-                (consumer, now, channel, due_by, consumer, now - stale_after),
+                f" AND (owner IS NULL OR leased_at < ? OR owner IN ({_marks(takeable)}))",
+                (consumer, now, channel, due_by, now - stale_after, *takeable),
             )
             rows = self.db.execute(
-                "SELECT o.alert_id, a.payload, o.attempts, o.first_failure, o.rowid FROM outbox o"
+                "SELECT o.alert_id, a.payload, o.attempts, o.first_failure, o.rowid, o.recipients"
+                " FROM outbox o"
                 " LEFT JOIN alerts a ON a.id = o.alert_id"
                 " WHERE o.channel = ? AND o.owner = ? AND o.next_attempt <= ?"
                 " ORDER BY o.created, o.alert_id",
                 (channel, consumer, due_by),
             ).fetchall()
         entries = []
-        for alert_id, payload, attempts, first_failure, rowid in rows:
-            entry = OutboxEntry(alert_id, channel, {}, attempts, first_failure, str(rowid))
+        for alert_id, payload, attempts, first_failure, rowid, recipients in rows:
+            entry = OutboxEntry(
+                alert_id,
+                channel,
+                {},
+                attempts,
+                first_failure,
+                str(rowid),
+                tuple(json.loads(recipients)) if recipients else (),
+            )
             if payload is None:  # expired past retention: nothing left to send
                 self.ack(entry)
                 continue
-            entries.append(
-                OutboxEntry(
-                    alert_id, channel, json.loads(payload), attempts, first_failure, str(rowid)
-                )
-            )
+            entries.append(replace(entry, payload=json.loads(payload)))
         return entries
 
     def ack(self, entry: OutboxEntry) -> None:
@@ -193,11 +206,12 @@ class EmbeddedStore:
     def retry_later(self, entry: OutboxEntry, at: float, error: str, now: float) -> None:
         self._run(
             "UPDATE outbox SET attempts = attempts + 1, first_failure = COALESCE(first_failure, ?),"
-            " next_attempt = ?, last_error = ?, owner = NULL, leased_at = NULL"
+            " next_attempt = ?, last_error = ?, owner = NULL, leased_at = NULL, recipients = ?"
             " WHERE channel = ? AND alert_id = ?",
             now,
             at,
             error,
+            json.dumps(entry.recipients) if entry.recipients else None,
             entry.channel,
             entry.id,
         )
@@ -205,8 +219,15 @@ class EmbeddedStore:
     def dead_letter(self, entry: OutboxEntry, error: str, now: float) -> None:
         with self._transaction():
             self.db.execute(
-                "INSERT OR REPLACE INTO dead VALUES (?, ?, ?, ?, ?)",
-                (entry.channel, entry.id, error, entry.attempts + 1, now),
+                "INSERT OR REPLACE INTO dead VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    entry.channel,
+                    entry.id,
+                    error,
+                    entry.attempts + 1,
+                    now,
+                    json.dumps(entry.recipients) if entry.recipients else None,
+                ),
             )
             self.db.execute(  # kept for retention from now, so that it can be resent (as Redis)
                 "UPDATE alerts SET expires = MAX(expires, ?) WHERE id = ?",
@@ -279,14 +300,19 @@ class EmbeddedStore:
             ).rowcount
             if not kept:
                 return False
+            # a dead letter of an email that some recipients got keeps to the others
+            dead = self.db.execute(
+                "SELECT recipients FROM dead WHERE channel = ? AND alert_id = ?",
+                (channel, alert_id),
+            ).fetchone()
             self.db.execute(
                 "DELETE FROM dead WHERE channel = ? AND alert_id = ?", (channel, alert_id)
             )
             self.db.execute(
-                "INSERT INTO outbox (channel, alert_id, created) VALUES (?, ?, ?)"
+                "INSERT INTO outbox (channel, alert_id, created, recipients) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT (channel, alert_id) DO UPDATE SET attempts = 0,"
                 " first_failure = NULL, next_attempt = 0, last_error = NULL",
-                (channel, alert_id, now),
+                (channel, alert_id, now, dead[0] if dead else None),
             )
         return True
 
@@ -419,6 +445,13 @@ class EmbeddedStore:
         except sqlite3.Error as exc:
             raise StoreError(f"embedded store failed: {exc}") from None
 
+    def _add_columns(self, *columns: tuple[str, str]) -> None:
+        """Columns added since a store's file was made (SQLite has no ADD COLUMN IF NOT EXISTS)."""
+        for table, column in columns:
+            present = {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}
+            if column.split()[0] not in present:
+                self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+
     def _has_table(self, name: str) -> bool:
         found = self._run("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", name)
         return found.fetchone() is not None
@@ -443,6 +476,11 @@ class EmbeddedStore:
             return self.db.execute(sql, params)
         except sqlite3.Error as exc:
             raise StoreError(f"embedded store failed: {exc}") from None
+
+
+def _marks(values: Sequence[object]) -> str:
+    """Placeholders for an ``IN (...)`` of ``values``."""
+    return ", ".join("?" * len(values))
 
 
 def _digest(url: str) -> int:

@@ -1,8 +1,8 @@
 """The production store: Redis, shared by every worker that points at it.
 
 The outbox is one Redis Stream per channel with a consumer group: a consumer first re-reads its
-own unacknowledged entries (it may have crashed between sending and acknowledging), then claims
-entries other consumers left idle, then reads new ones. Retry schedules live in a hash beside
+own unacknowledged entries, then claims those a dead process of this host held and those other
+consumers left idle, then reads new ones. Retry schedules live in a hash beside
 the stream; dead letters in a sorted set.
 
 Remembered articles are the largest state (10,000 outlets x 100 articles a day x 30 days), so they
@@ -42,6 +42,7 @@ import redis
 
 from newswatch.errors import StoreError
 from newswatch.store import DeadLetter, OpenDigest, OutboxEntry, PendingEntry
+from newswatch.store.consumers import is_abandoned
 from newswatch.store.seen import decode_version, encode_version, url_digest
 
 __all__ = ["RedisStore"]
@@ -90,12 +91,19 @@ return 1
 """
 
 # Put an alert back into a channel's outbox as new; an entry already in the stream is only reset.
+# A dead letter of an email that some recipients got keeps to the others (its ``recipients``).
 # KEYS: alert, stream, retry hash, dead set, dead info  ARGV: id, ttl.  0 = the payload has expired.
 _REQUEUE = """
 if redis.call('EXPIRE', KEYS[1], ARGV[2]) == 0 then return 0 end
+local info = redis.call('HGET', KEYS[5], ARGV[1])
+local recipients = info and cjson.decode(info)['recipients']
 redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('HDEL', KEYS[5], ARGV[1])
-redis.call('HDEL', KEYS[3], ARGV[1])
+if type(recipients) == 'table' and #recipients > 0 then
+  redis.call('HSET', KEYS[3], ARGV[1], cjson.encode({attempts = 0, recipients = recipients}))
+else
+  redis.call('HDEL', KEYS[3], ARGV[1])
+end
 for _, entry in ipairs(redis.call('XRANGE', KEYS[2], '-', '+')) do
   local fields = entry[2]
   for i = 1, #fields, 2 do
@@ -104,6 +112,17 @@ for _, entry in ipairs(redis.call('XRANGE', KEYS[2], '-', '+')) do
 end
 redis.call('XADD', KEYS[2], '*', 'id', ARGV[1])
 return 1
+"""
+
+# Forget a consumer of the group only when it holds nothing (XGROUP DELCONSUMER would drop what
+# it holds): atomic, so a consumer cannot take an entry between the check and the deletion.
+# KEYS: stream  ARGV: group, consumer
+_FORGET_CONSUMER = """
+if #redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2]) == 0 then
+  redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+  return 1
+end
+return 0
 """
 
 # Shared by both scripts below. A value is (seen at: ms of the Redis clock, 6 bytes; version code,
@@ -221,6 +240,7 @@ class RedisStore:
         self._claim = client.register_script(_CLAIM)
         self._close_digest = client.register_script(_CLOSE_DIGEST)
         self._requeue = client.register_script(_REQUEUE)
+        self._forget_consumer = client.register_script(_FORGET_CONSUMER)
         self._seen_version = client.register_script(_SEEN_VERSION)
         self._mark_seen = client.register_script(_MARK_SEEN)
         self._groups: set[str] = set()
@@ -320,6 +340,7 @@ class RedisStore:
     ) -> list[OutboxEntry]:
         stream = self._stream(channel)
         self._ensure_group(stream)
+        self._take_over_abandoned(stream, consumer, stale_after)
         raw: list[tuple[str, dict[str, str]]] = []
         mine = self._call(self.client.xreadgroup, GROUP, consumer, {stream: "0"}, count=1000)
         raw += mine[0][1] if mine else []
@@ -362,9 +383,29 @@ class RedisStore:
                     attempts=int(retry.get("attempts", 0)),
                     first_failure=retry.get("first_failure"),
                     handle=handle,
+                    recipients=tuple(retry.get("recipients", ())),
                 )
             )
         return due
+
+    def _take_over_abandoned(self, stream: str, consumer: str, stale_after: float) -> None:
+        """Lease to ``consumer`` what dead processes of this host held, and forget consumers that
+        hold nothing: every ``run --once`` is a consumer of its own, and the group's list of them
+        would otherwise grow by one a run."""
+        for info in self._call(self.client.xinfo_consumers, stream, GROUP):
+            name = str(info["name"])
+            if name == consumer:
+                continue
+            abandoned = is_abandoned(name)
+            if abandoned and info["pending"]:
+                held = self._call(
+                    self.client.xpending_range, stream, GROUP, "-", "+", info["pending"], name
+                )
+                ids = [item["message_id"] for item in held]
+                if ids:
+                    self._call(self.client.xclaim, stream, GROUP, consumer, 0, ids, justid=True)
+            if abandoned or info["idle"] > stale_after * 1000:
+                self._call(self._forget_consumer, keys=[stream], args=[GROUP, name])
 
     def ack(self, entry: OutboxEntry) -> None:
         self._drop(self._stream(entry.channel), entry.channel, entry.handle, entry.id)
@@ -375,13 +416,19 @@ class RedisStore:
             "first_failure": entry.first_failure or now,
             "next_attempt": at,
             "last_error": error,
+            "recipients": list(entry.recipients),
         }
         self._call(
             self.client.hset, self._key("retry", entry.channel), entry.id, json.dumps(schedule)
         )
 
     def dead_letter(self, entry: OutboxEntry, error: str, now: float) -> None:
-        info = {"error": error, "attempts": entry.attempts + 1, "at": now}
+        info = {
+            "error": error,
+            "attempts": entry.attempts + 1,
+            "at": now,
+            "recipients": list(entry.recipients),
+        }
         pipe = self.client.pipeline()
         pipe.zadd(self._key("dead", entry.channel), {entry.id: now})
         pipe.hset(self._key("deadinfo", entry.channel), entry.id, json.dumps(info))

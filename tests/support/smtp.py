@@ -9,6 +9,7 @@ can simulate "mail server down for one run, back up for the next".
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import socket
@@ -61,7 +62,19 @@ class _Handler:
     def __init__(self, sink: SmtpSink) -> None:
         self.sink = sink
 
+    async def handle_RCPT(
+        self, server: SMTPServer, session: Session, envelope: Envelope, address: str, options: list
+    ) -> str:
+        refusal = self.sink.refuse_recipients.get(address)
+        if refusal is not None:
+            code, text = refusal
+            return f"{code} {text}"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server: SMTPServer, session: Session, envelope: Envelope) -> str:
+        if self.sink.delay:
+            await asyncio.sleep(self.sink.delay)
         refusal = self.sink.refuse_with
         if refusal is not None:
             code, text = refusal
@@ -89,6 +102,9 @@ class SmtpSink:
 
     * ``refuse_with = (554, "5.7.1 rejected")`` makes DATA answer that reply
       (``None``, the default, accepts).  It can be changed while running.
+    * ``refuse_recipients = {"desk@example.org": (450, "4.2.2 mailbox full")}`` makes RCPT
+      answer that reply for that address only; the others are accepted.
+    * ``delay`` seconds pass before DATA is answered: a slow server.
     * AUTH (PLAIN/LOGIN) is advertised without TLS and any credentials are
       accepted unless ``credentials=(user, password)`` is given; successful logins
       are recorded in ``logins``.  STARTTLS is not offered.
@@ -106,6 +122,8 @@ class SmtpSink:
         """``tls`` offers STARTTLS (and requires it), or with ``implicit_tls`` wraps the
         whole connection in TLS from the first byte, as smtps:// servers do."""
         self.refuse_with: tuple[int, str] | None = None
+        self.refuse_recipients: dict[str, tuple[int, str]] = {}
+        self.delay = 0.0
         self.credentials = credentials
         self.tls = tls
         self.implicit_tls = implicit_tls

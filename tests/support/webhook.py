@@ -88,7 +88,22 @@ class _Handler(BaseHTTPRequestHandler):
             return
         status = receiver._next_status()
         receiver._record(ReceivedPost(self.path, Headers.from_message(self.headers), body, status))
+        if receiver.drip:
+            self._drip(receiver.drip)
+            return
         self._reply(status, b"ok\n" if status < 400 else f"error {status}\n".encode())
+
+    def _drip(self, every: float) -> None:
+        """The answer one byte at a time, ``every`` seconds apart, until the client leaves."""
+        answer = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n"
+        try:
+            for byte in answer:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(every)
+        except OSError:
+            pass
+        self.close_connection = True
 
     def _not_allowed(self) -> None:
         """Only POSTs are webhook deliveries; anything else is a bug worth a clear 405."""
@@ -123,6 +138,7 @@ class WebhookReceiver:
         self.error_headers: dict[str, str] = {}  # sent with every error status, e.g. Retry-After
         self.moved: dict[str, str] = {}  # path -> Location answered with ``moved_status``
         self.moved_status = 308
+        self.drip = 0.0  # > 0: answer each POST one byte every ``drip`` seconds
         self._posts: list[ReceivedPost] = []
         self._cond = threading.Condition()
         self._httpd: _ReceiverHTTPServer | None = None
