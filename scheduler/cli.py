@@ -17,7 +17,7 @@ from newswatch import __version__
 from newswatch.config import LoadedConfig, find_config_path
 from newswatch.errors import ConfigError, DeliveryError, NewswatchError, UsageError
 from newswatch.logs import setup_logging
-from newswatch.redact import channel_address, protect_logs, redact_url
+from newswatch.redact import Redactor, channel_address, protect_logs, redact_url
 from newswatch.sentry import init_sentry
 from newswatch.store import Store, open_store
 from newswatch.store.consumers import outbox_consumer
@@ -172,7 +172,7 @@ def _print_leftovers(loaded: LoadedConfig) -> None:
     try:
         store = leftovers.open_existing_store(loaded.config)
     except NewswatchError as exc:
-        print(f"store: not read ({exc})")
+        print(f"store: not read ({Redactor.for_config(loaded.config)(str(exc))})")
         return
     if store is None:
         return
@@ -283,9 +283,10 @@ def _alerts(args: argparse.Namespace) -> int:
     finally:
         store.close()
     if args.json:
-        print(alerts_view.render_json(rows))
+        text = alerts_view.render_json(rows)
     else:
-        print(alerts_view.render_text(rows, loaded.config))
+        text = alerts_view.render_text(rows, loaded.config)
+    print(Redactor.for_config(loaded.config)(text))  # errors can name a webhook's secret path
     return EXIT_OK
 
 
@@ -303,8 +304,9 @@ def _resend(args: argparse.Namespace) -> int:
         store.close()
     for line in report.lines():
         print(line)
+    redact = Redactor.for_config(loaded.config)
     for problem in report.problems:
-        print(f"newswatch: {problem}", file=sys.stderr)
+        print(redact(f"newswatch: {problem}"), file=sys.stderr)
     return EXIT_FAILED if report.problems else EXIT_OK
 
 

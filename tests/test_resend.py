@@ -369,3 +369,21 @@ def test_a_dead_letter_whose_content_expired_is_listed_but_cannot_be_resent(
     )
     assert [r["id"] for r in alerts_json(tmp_path, "--dead")] == [alert_id]  # left as it was
     assert len(webhook.posts) == 1
+
+
+def test_alerts_and_resend_never_print_a_webhooks_secret_path(
+    tmp_path: Path, web: MultiHostServer, outlet: OutletSite, smtp: SmtpSink
+) -> None:
+    token = "T0k3n-in-the-path-9f8e7d"
+    with WebhookReceiver(path=f"/hooks/{token}") as hook:
+        write_config(tmp_path, config_text(None, smtp, hook))
+        hook.responses = [410]
+        ok(run_newswatch("run", "--once", cwd=tmp_path, web=web))
+        [refused] = hook.wait_for(1)
+        listed = ok(run_newswatch("alerts", "--dead", cwd=tmp_path)).stdout
+        as_json = ok(run_newswatch("alerts", "--dead", "--json", cwd=tmp_path)).stdout
+        assert refused.headers["x-newswatch-id"] in listed and "HTTP 410" in listed
+        assert "HTTP 410" in json.loads(as_json)[0]["channels"]["siem"]["error"]
+        resent = ok(run_newswatch("resend", "--dead-letters", cwd=tmp_path))
+        for out in (listed, as_json, resent.stdout, resent.stderr):
+            assert token not in out
