@@ -261,11 +261,17 @@ class DeliveryWorker:
         )
 
     def close_due_digests(self) -> None:
+        """Queue each due digest for its watch's channels.
+
+        The digest of a watch that is not in the config (removed by an edit or a reload) stays
+        open: closing it would send it nowhere and drop its alerts. ``status`` and ``check``
+        report it; it goes out when the watch returns, or ``newswatch discard --digest`` drops it.
+        """
         for watch, due in self.store.due_digests(self.clock()):
+            if watch not in self.config.watches:
+                continue
             alerts = self.store.digest_alerts(watch, due)
-            channels = (
-                list(self.config.watches[watch].notify) if watch in self.config.watches else []
-            )
+            channels = list(self.config.watches[watch].notify)
             digest = build_digest(watch, datetime.fromtimestamp(due, UTC), alerts)
             self.store.close_digest(watch, due, digest, channels if alerts else [])
             if alerts:

@@ -2,6 +2,7 @@
 
 NewswatchError                 root: every expected failure; the CLI prints it without a traceback
 ├── ConfigError                the config file is unreadable or invalid (exit 2), with file and line
+├── UsageError                 a command names what does not exist or cannot be acted on (exit 2)
 ├── StoreError                 the state store cannot be reached or used
 ├── QuerySyntaxError           a watch query does not parse (column given); surfaces as ConfigError
 ├── TemplateError              a template is missing or does not render
@@ -23,6 +24,7 @@ __all__ = [
     "QuerySyntaxError",
     "StoreError",
     "TemplateError",
+    "UsageError",
 ]
 
 
@@ -41,6 +43,11 @@ class ConfigError(NewswatchError):
         if file and line:
             where = f"{file}:{line}"
         super().__init__(f"{where}: {reason}" if where else reason)
+
+
+class UsageError(NewswatchError):
+    """The command line names an alert, channel or watch that does not exist, or one it must not
+    act on (``discard`` of a channel still in the config): exit 2, nothing changed."""
 
 
 class StoreError(NewswatchError):

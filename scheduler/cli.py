@@ -15,14 +15,16 @@ from alerts.delivery import ChannelSender, DeliveryWorker, sample_alert
 from alerts.render import Renderer
 from newswatch import __version__
 from newswatch.config import LoadedConfig, find_config_path
-from newswatch.errors import ConfigError, DeliveryError, NewswatchError
+from newswatch.errors import ConfigError, DeliveryError, NewswatchError, UsageError
 from newswatch.logs import setup_logging
-from newswatch.redact import channel_address, protect_logs, redact_url
+from newswatch.redact import Redactor, channel_address, protect_logs, redact_url
 from newswatch.sentry import init_sentry
 from newswatch.store import Store, open_store
 from newswatch.store.consumers import outbox_consumer
+from scheduler import alerts_view, leftovers
 from scheduler.crawling import crawl_once
 from scheduler.loading import load_checked_config
+from scheduler.resend import resend_dead_letters, resend_ids
 from scheduler.status import render_status
 from spiders.context import OutletResult
 
@@ -40,6 +42,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args))
     except ConfigError as exc:
         print(f"newswatch: config refused: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except UsageError as exc:
+        print(f"newswatch: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except NewswatchError as exc:
         print(f"newswatch: {exc}", file=sys.stderr)
@@ -85,6 +90,47 @@ def _parser() -> argparse.ArgumentParser:
     )
     test_alert.add_argument("channel")
     test_alert.set_defaults(handler=_test_alert)
+
+    alerts = commands.add_parser(
+        "alerts", parents=[common], help="recent alerts and dead letters, with delivery states"
+    )
+    alerts.add_argument("--watch", help="only this watch's alerts")
+    alerts.add_argument("--channel", help="only alerts for this channel")
+    alerts.add_argument("--since", help="a duration back from now (6h, 2d) or an ISO time")
+    alerts.add_argument("--dead", action="store_true", help="only dead letters")
+    alerts.add_argument("--limit", type=int, default=20, help="at most N alerts (default 20)")
+    alerts.add_argument("--json", action="store_true", help="one JSON document, for scripts")
+    alerts.set_defaults(handler=_alerts)
+
+    resend = commands.add_parser(
+        "resend",
+        parents=[common],
+        help="put alerts back into the outbox, with the same alert id",
+        description="Put alerts back into the outbox with the same alert id (the same webhook "
+        "X-Newswatch-Id and email Message-ID), attempts reset; the next delivery run sends "
+        "them. An alert that is a dead letter is resent to the channels it died on (its dead "
+        "letter is removed); an alert that is not (delivered, or pending) is resent to every "
+        "channel its watch notifies now. An unknown id is an error (exit 2, nothing resent); "
+        "an alert whose content has expired cannot be resent (exit 1).",
+    )
+    resend.add_argument("ids", nargs="*", metavar="ID", help="alert ids (see `newswatch alerts`)")
+    resend.add_argument(
+        "--dead-letters",
+        nargs="?",
+        const="",
+        metavar="CHANNEL",
+        help="every dead letter of CHANNEL, or of every channel in the config",
+    )
+    resend.set_defaults(handler=_resend)
+
+    discard = commands.add_parser(
+        "discard",
+        parents=[common],
+        help="drop what the store keeps for a channel or watch removed from the config",
+    )
+    discard.add_argument("channel", nargs="?", help="a channel no longer in the config")
+    discard.add_argument("--digest", metavar="WATCH", help="the open digest of a removed watch")
+    discard.set_defaults(handler=_discard)
     return parser
 
 
@@ -116,7 +162,28 @@ def _check(args: argparse.Namespace) -> int:
     print(f"channels ({len(config.channels)}):")
     for name, channel in config.channels.items():
         print(f"  {name}: {channel.type} {channel_address(channel) or ''}".rstrip())
+    _print_leftovers(loaded)
     return EXIT_OK
+
+
+def _print_leftovers(loaded: LoadedConfig) -> None:
+    """What the store keeps for channels and watches this config removed; a store that cannot be
+    read is said, and does not make the config invalid."""
+    try:
+        store = leftovers.open_existing_store(loaded.config)
+    except NewswatchError as exc:
+        print(f"store: not read ({Redactor.for_config(loaded.config)(str(exc))})")
+        return
+    if store is None:
+        return
+    try:
+        lines = leftovers.leftover_lines(loaded.config, store)
+    finally:
+        store.close()
+    if lines:
+        print("kept for what the config no longer names:")
+        for line in lines:
+            print(f"  {line}")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -194,4 +261,67 @@ def _test_alert(args: argparse.Namespace) -> int:
         print(f"newswatch: test alert through {args.channel!r} failed: {exc}", file=sys.stderr)
         return EXIT_FAILED
     print(f"test alert delivered through {args.channel!r}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _alerts(args: argparse.Namespace) -> int:
+    if args.limit < 0:
+        raise UsageError(f"--limit must be 0 or more, not {args.limit}")
+    loaded = _load(args)
+    since = alerts_view.parse_since(args.since) if args.since else None
+    store = _store(loaded)
+    try:
+        rows = alerts_view.collect_alerts(
+            loaded.config,
+            store,
+            watch=args.watch,
+            channel=args.channel,
+            since=since,
+            dead_only=args.dead,
+            limit=args.limit,
+        )
+    finally:
+        store.close()
+    if args.json:
+        text = alerts_view.render_json(rows)
+    else:
+        text = alerts_view.render_text(rows, loaded.config)
+    print(Redactor.for_config(loaded.config)(text))  # errors can name a webhook's secret path
+    return EXIT_OK
+
+
+def _resend(args: argparse.Namespace) -> int:
+    if bool(args.ids) == (args.dead_letters is not None):
+        raise UsageError("resend takes alert ids or --dead-letters [CHANNEL], one of the two")
+    loaded = _load(args)
+    store = _store(loaded)
+    try:
+        if args.ids:
+            report = resend_ids(loaded.config, store, args.ids)
+        else:
+            report = resend_dead_letters(loaded.config, store, args.dead_letters or None)
+    finally:
+        store.close()
+    for line in report.lines():
+        print(line)
+    redact = Redactor.for_config(loaded.config)
+    for problem in report.problems:
+        print(redact(f"newswatch: {problem}"), file=sys.stderr)
+    return EXIT_FAILED if report.problems else EXIT_OK
+
+
+def _discard(args: argparse.Namespace) -> int:
+    if bool(args.channel) == bool(args.digest):
+        raise UsageError("discard takes a CHANNEL or --digest WATCH, one of the two")
+    loaded = _load(args)
+    store = _store(loaded)
+    try:
+        if args.channel:
+            pending, dead = leftovers.discard_channel(loaded.config, store, args.channel)
+            print(f"channel {args.channel}: dropped {pending} pending, {dead} dead letters")
+        else:
+            dropped = leftovers.discard_digest(loaded.config, store, args.digest)
+            print(f"watch {args.digest}: dropped its open digest of {dropped} alerts")
+    finally:
+        store.close()
     return EXIT_OK

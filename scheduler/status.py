@@ -8,6 +8,7 @@ from newswatch.config import Config
 from newswatch.health import OutletStatus
 from newswatch.redact import Redactor
 from newswatch.store import Store
+from scheduler.leftovers import leftover_lines
 
 __all__ = ["render_status"]
 
@@ -61,6 +62,10 @@ def render_status(config: Config, store: Store, now: datetime | None = None) -> 
             lines.append(
                 f"    dead {when} alert {letter.id} after {letter.attempts} attempts: {letter.error}"
             )
+    kept = leftover_lines(config, store)
+    if kept:
+        lines.append("kept for what the config no longer names:")
+        lines += [f"  {line}" for line in kept]
     lines.append("recent alerts:")
     recent = store.recent_alerts(10)
     if not recent:

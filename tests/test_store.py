@@ -10,7 +10,8 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -327,6 +328,155 @@ def test_seen_versions_and_recent_alerts(make_store) -> None:
     assert store.pending_count("mail") == (3, 0)
 
 
+# --- listing, resending and discarding (newswatch alerts / resend / discard) --------------------
+
+
+def _dead(store: Store, channel: str, alert_id: str, error: str) -> None:
+    """Take the channel's entries and dead-letter the one named, as a permanent refusal does."""
+    now = time.time()
+    for entry in store.take_due(channel, "w1", now, 300, ignore_schedule=True):
+        if entry.id == alert_id:
+            store.dead_letter(entry, error, now)
+
+
+def test_alerts_since_lists_every_retained_alert_newest_first_beyond_the_recent_100(
+    make_store,
+) -> None:
+    store = make_store()
+    before = time.time() - 1
+    for n in range(105):
+        store.claim("palmyra", f"{URL}?n={n}", alert(f"a{n}"), ["mail"])
+    listed = store.alerts_since(before, 1000)
+    assert len(listed) == 105
+    assert {a["id"] for a in listed} == {f"a{n}" for n in range(105)}
+    assert [a["id"] for a in listed[:2]] == ["a104", "a103"]
+    assert [a["id"] for a in store.alerts_since(before, 3)] == [a["id"] for a in listed[:3]]
+    assert store.alerts_since(time.time() + 60, 1000) == []
+    assert store.alert("a7") == alert("a7")
+    assert store.alert("nosuch") is None
+
+
+def test_a_closed_digest_is_listed_as_an_alert(make_store) -> None:
+    store = make_store()
+    due = time.time() - 1
+    store.claim("palmyra", URL, alert("a1"), ["mail"], digest_due=due)
+    digest = {"id": "d1", "watch": "palmyra", "alerts": store.digest_alerts("palmyra", due)}
+    store.close_digest("palmyra", due, digest, ["mail"])
+    assert {a["id"] for a in store.alerts_since(due - 60, 10)} == {"a1", "d1"}
+
+
+def test_pending_entries_show_their_retry_state(make_store) -> None:
+    store = make_store()
+    store.claim("palmyra", URL, alert("a1"), ["mail"])
+    store.claim("palmyra", URL + "?2", alert("a2"), ["mail"])
+    now = time.time()
+    first = store.take_due("mail", "w1", now, 300)[0]
+    store.retry_later(first, now + 60, "SMTP 451 try later", now)
+    entries = {e.id: e for e in store.pending_entries("mail")}
+    assert set(entries) == {"a1", "a2"}
+    failed, fresh = entries[first.id], entries[({"a1", "a2"} - {first.id}).pop()]
+    assert (failed.attempts, failed.last_error) == (1, "SMTP 451 try later")
+    assert failed.next_attempt == pytest.approx(now + 60)
+    assert (fresh.attempts, fresh.next_attempt, fresh.last_error) == (0, None, None)
+    assert store.pending_entries("hook") == []
+
+
+def test_all_dead_letters_of_a_channel_are_listed_when_asked(make_store) -> None:
+    store = make_store()
+    for n in range(25):
+        store.claim("palmyra", f"{URL}?n={n}", alert(f"a{n}"), ["hook"])
+        _dead(store, "hook", f"a{n}", "HTTP 410")
+    assert len(store.dead_letters("hook")) == 20  # the default, as status shows
+    assert len(store.dead_letters("hook", None)) == 25
+
+
+def test_requeue_puts_a_dead_letter_back_as_new_with_the_same_id(make_store) -> None:
+    store = make_store()
+    store.claim("palmyra", URL, alert("a1"), ["mail", "hook"])
+    now = time.time()
+    [entry] = store.take_due("hook", "w1", now, 300)
+    store.retry_later(entry, now + 60, "HTTP 500", now)
+    [entry] = store.take_due("hook", "w1", now, 300, ignore_schedule=True)
+    store.dead_letter(entry, "HTTP 410", now)
+    assert store.requeue("a1", "hook")
+    assert store.dead_letters("hook") == []
+    [again] = store.take_due("hook", "w1", time.time(), 300)  # due at once: no backoff left
+    assert (again.id, again.attempts, again.first_failure) == ("a1", 0, None)
+    assert again.payload == alert("a1")
+    [pending] = store.pending_entries("hook")
+    assert (pending.attempts, pending.last_error) == (0, None)
+    # requeueing an entry that is still pending resets it and never doubles it
+    store.retry_later(again, time.time() + 3600, "HTTP 500", time.time())
+    assert store.requeue("a1", "hook")
+    assert [e.id for e in store.take_due("hook", "w1", time.time(), 300)] == ["a1"]
+    assert len(store.pending_entries("hook")) == 1
+    assert [e.id for e in store.take_due("mail", "w1", time.time(), 300)] == ["a1"]
+
+
+def test_requeue_of_a_partly_refused_email_goes_to_the_refused_recipients_only(
+    make_store,
+) -> None:
+    store = make_store()
+    store.claim("palmyra", URL, alert("a1"), ["mail"])
+    now = time.time()
+    [entry] = store.take_due("mail", "w1", now, 300)
+    store.dead_letter(replace(entry, recipients=("b@example.org",)), "550 no such user", now)
+    assert store.requeue("a1", "mail")
+    [again] = store.take_due("mail", "w1", time.time(), 300)
+    assert (again.recipients, again.attempts, again.first_failure) == (("b@example.org",), 0, None)
+    store.ack(again)
+    store.claim("palmyra", URL + "?2", alert("a2"), ["mail"])
+    [whole] = store.take_due("mail", "w1", time.time(), 300)
+    store.dead_letter(whole, "554 refused", time.time())
+    assert store.requeue("a2", "mail")
+    assert store.take_due("mail", "w1", time.time(), 300)[0].recipients == ()
+
+
+def test_requeue_of_an_expired_alert_changes_nothing(make_store) -> None:
+    store = make_store(retention=timedelta(seconds=1))
+    store.claim("palmyra", URL, alert("a1"), ["hook"])
+    _dead(store, "hook", "a1", "HTTP 410")
+    time.sleep(2.2)
+    assert store.alert("a1") is None
+    assert not store.requeue("a1", "hook")
+    [letter] = store.dead_letters("hook")
+    assert letter.id == "a1" and letter.payload is None
+    assert store.pending_entries("hook") == []
+
+
+def test_outbox_channels_and_discarding_a_channel(make_store) -> None:
+    store = make_store()
+    store.claim("palmyra", URL, alert("a1"), ["mail", "gone"])
+    store.claim("palmyra", URL + "?2", alert("a2"), ["gone"])
+    _dead(store, "gone", "a2", "HTTP 410")
+    store.claim("palmyra", URL + "?3", alert("a3"), ["hook"])
+    [entry] = store.take_due("hook", "w1", time.time(), 300)
+    store.ack(entry)  # a channel whose outbox was emptied has nothing left to report
+    assert store.outbox_channels() == ["gone", "mail"]
+    assert store.discard_channel("gone") == (1, 1)
+    assert store.outbox_channels() == ["mail"]
+    assert store.pending_entries("gone") == [] and store.dead_letters("gone") == []
+    assert store.discard_channel("gone") == (0, 0)
+    # the channel can come back and be used as before
+    store.claim("palmyra", URL + "?4", alert("a4"), ["gone"])
+    assert [e.id for e in store.take_due("gone", "w1", time.time(), 300)] == ["a4"]
+
+
+def test_open_digests_are_listed_and_discarded_per_watch(make_store) -> None:
+    store = make_store()
+    due = float(int(time.time()) + 3600)
+    for n in range(3):
+        store.claim("palmyra", f"{URL}?n={n}", alert(f"a{n}"), [], digest_due=due)
+    store.claim("harvest", URL, alert("h1"), [], digest_due=due + 3600)
+    found = store.open_digests()
+    assert [(d.watch, d.alerts) for d in found] == [("palmyra", 3), ("harvest", 1)]
+    assert found[0].due == pytest.approx(due)
+    assert store.discard_digests("palmyra") == 3
+    assert [d.watch for d in store.open_digests()] == ["harvest"]
+    assert store.due_digests(due + 7200) == [("harvest", pytest.approx(due + 3600))]
+    assert store.discard_digests("palmyra") == 0
+
+
 # --- the compact layouts themselves ------------------------------------------------------------
 
 
@@ -443,6 +593,21 @@ def test_redis_still_knows_articles_seen_in_the_previous_layout(redis_clean_url:
         assert store.seen_version(OUTLET, URL) == "2026-11-28T08:30:00Z"
     finally:
         client.close()
+        store.close()
+
+
+def test_redis_lists_alerts_stored_before_its_alert_index_existed(redis_clean_url: str) -> None:
+    store = open_store(redis_clean_url, timedelta(days=30))
+    try:
+        old = {**alert("old"), "detected_at": "2026-11-27T10:00:00Z"}
+        store.claim("palmyra", URL, old, ["mail"])
+        store.client.delete("newswatch:alerts")  # as a store written by the version before
+        store.claim("palmyra", URL + "?2", alert("new"), ["mail"])
+        assert [a["id"] for a in store.alerts_since(0, 10)] == ["new", "old"]
+        cutoff = datetime(2026, 11, 28, tzinfo=UTC).timestamp()
+        assert [a["id"] for a in store.alerts_since(cutoff, 10)] == ["new"]
+        assert [a["id"] for a in store.alerts_since(0, 1)] == ["new"]
+    finally:
         store.close()
 
 

@@ -22,7 +22,15 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-__all__ = ["DEFAULT_STATE_DIR", "DeadLetter", "OutboxEntry", "Store", "open_store"]
+__all__ = [
+    "DEFAULT_STATE_DIR",
+    "DeadLetter",
+    "OpenDigest",
+    "OutboxEntry",
+    "PendingEntry",
+    "Store",
+    "open_store",
+]
 
 DEFAULT_STATE_DIR = Path("newswatch-state")
 
@@ -48,6 +56,28 @@ class DeadLetter:
     attempts: int
     at: float
     payload: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class PendingEntry:
+    """An outbox entry as ``newswatch alerts`` shows it: read, not leased (no consumer takes it).
+
+    ``next_attempt`` is None while the entry has never failed (it goes out on the next run)."""
+
+    id: str
+    channel: str
+    attempts: int
+    next_attempt: float | None
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class OpenDigest:
+    """A digest bucket not closed yet: ``alerts`` collected for ``watch``, due at ``due``."""
+
+    watch: str
+    due: float
+    alerts: int
 
 
 class Store(Protocol):
@@ -105,7 +135,38 @@ class Store(Protocol):
 
     def dead_letter(self, entry: OutboxEntry, error: str, now: float) -> None: ...
 
-    def dead_letters(self, channel: str, limit: int = 20) -> list[DeadLetter]: ...
+    def dead_letters(self, channel: str, limit: int | None = 20) -> list[DeadLetter]:
+        """The channel's dead letters, the newest first; all of them when ``limit`` is None."""
+
+    def alert(self, alert_id: str) -> dict[str, Any] | None:
+        """The alert's payload while it is retained, else None."""
+
+    def alerts_since(self, since: float, limit: int) -> list[dict[str, Any]]:
+        """Retained alerts (digests too) stored at or after ``since`` (epoch seconds), newest
+        first: what ``newswatch alerts`` lists, beyond the 100 that ``recent_alerts`` keeps."""
+
+    def pending_entries(self, channel: str) -> list[PendingEntry]:
+        """Every entry of the channel's outbox, leased or not, with its retry state."""
+
+    def outbox_channels(self) -> list[str]:
+        """Every channel that has outbox entries or dead letters, in the config or not: a channel
+        removed by an edit keeps its entries until it returns or ``discard`` drops them."""
+
+    def requeue(self, alert_id: str, channel: str) -> bool:
+        """Put the alert back into the channel's outbox as new (attempts reset, due at once), with
+        the same id, and drop its dead letter there; the payload is kept another ``retention``.
+        An entry already pending is not doubled, only reset. The dead letter of an email that
+        some recipients got goes to the others only. False, and nothing changed, when the
+        payload has expired."""
+
+    def discard_channel(self, channel: str) -> tuple[int, int]:
+        """Drop every outbox entry and dead letter of the channel: (pending, dead) dropped."""
+
+    def open_digests(self) -> list[OpenDigest]:
+        """Every digest bucket not closed yet, due or not, oldest first."""
+
+    def discard_digests(self, watch: str) -> int:
+        """Drop the watch's open digest buckets (their alerts are never sent): alerts dropped."""
 
     def due_digests(self, now: float) -> list[tuple[str, float]]:
         """(watch, due time) of every digest whose time has come."""

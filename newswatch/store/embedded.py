@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from newswatch.errors import StoreError
-from newswatch.store import DeadLetter, OutboxEntry
+from newswatch.store import DeadLetter, OpenDigest, OutboxEntry, PendingEntry
 from newswatch.store.consumers import is_abandoned
 from newswatch.store.seen import decode_version, encode_version, url_digest
 
@@ -229,16 +229,22 @@ class EmbeddedStore:
                     json.dumps(entry.recipients) if entry.recipients else None,
                 ),
             )
+            self.db.execute(  # kept for retention from now, so that it can be resent (as Redis)
+                "UPDATE alerts SET expires = MAX(expires, ?) WHERE id = ?",
+                (now + self.ttl, entry.id),
+            )
             self.db.execute(
                 "DELETE FROM outbox WHERE channel = ? AND alert_id = ?", (entry.channel, entry.id)
             )
 
-    def dead_letters(self, channel: str, limit: int = 20) -> list[DeadLetter]:
+    def dead_letters(self, channel: str, limit: int | None = 20) -> list[DeadLetter]:
         rows = self._run(
             "SELECT d.alert_id, d.error, d.attempts, d.at, a.payload FROM dead d"
-            " LEFT JOIN alerts a ON a.id = d.alert_id WHERE d.channel = ? ORDER BY d.at DESC LIMIT ?",
+            " LEFT JOIN alerts a ON a.id = d.alert_id AND a.expires > ?"
+            " WHERE d.channel = ? ORDER BY d.at DESC LIMIT ?",
+            time.time(),
             channel,
-            limit,
+            -1 if limit is None else limit,
         ).fetchall()
         return [
             DeadLetter(i, channel, error, n, at, json.loads(payload) if payload else None)
@@ -251,6 +257,79 @@ class EmbeddedStore:
             channel,
         ).fetchone()
         return int(row[0]), int(row[1])
+
+    def alert(self, alert_id: str) -> dict[str, Any] | None:
+        row = self._run(
+            "SELECT payload FROM alerts WHERE id = ? AND expires > ?", alert_id, time.time()
+        ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def alerts_since(self, since: float, limit: int) -> list[dict[str, Any]]:
+        rows = self._run(
+            "SELECT payload FROM alerts WHERE created >= ? AND expires > ?"
+            " ORDER BY created DESC, id LIMIT ?",
+            since,
+            time.time(),
+            limit,
+        ).fetchall()
+        return [json.loads(payload) for (payload,) in rows]
+
+    def pending_entries(self, channel: str) -> list[PendingEntry]:
+        rows = self._run(
+            "SELECT alert_id, attempts, next_attempt, last_error FROM outbox WHERE channel = ?"
+            " ORDER BY created, alert_id",
+            channel,
+        ).fetchall()
+        return [
+            PendingEntry(alert_id, channel, attempts, next_attempt if attempts else None, error)
+            for alert_id, attempts, next_attempt, error in rows
+        ]
+
+    def outbox_channels(self) -> list[str]:
+        rows = self._run(
+            "SELECT channel FROM outbox UNION SELECT channel FROM dead ORDER BY channel"
+        ).fetchall()
+        return [channel for (channel,) in rows]
+
+    def requeue(self, alert_id: str, channel: str) -> bool:
+        now = time.time()
+        with self._transaction():
+            kept = self.db.execute(
+                "UPDATE alerts SET expires = ? WHERE id = ? AND expires > ?",
+                (now + self.ttl, alert_id, now),
+            ).rowcount
+            if not kept:
+                return False
+            # a dead letter of an email that some recipients got keeps to the others
+            dead = self.db.execute(
+                "SELECT recipients FROM dead WHERE channel = ? AND alert_id = ?",
+                (channel, alert_id),
+            ).fetchone()
+            self.db.execute(
+                "DELETE FROM dead WHERE channel = ? AND alert_id = ?", (channel, alert_id)
+            )
+            self.db.execute(
+                "INSERT INTO outbox (channel, alert_id, created, recipients) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (channel, alert_id) DO UPDATE SET attempts = 0,"
+                " first_failure = NULL, next_attempt = 0, last_error = NULL",
+                (channel, alert_id, now, dead[0] if dead else None),
+            )
+        return True
+
+    def discard_channel(self, channel: str) -> tuple[int, int]:
+        with self._transaction():
+            pending = self.db.execute("DELETE FROM outbox WHERE channel = ?", (channel,)).rowcount
+            dead = self.db.execute("DELETE FROM dead WHERE channel = ?", (channel,)).rowcount
+        return int(pending), int(dead)
+
+    def open_digests(self) -> list[OpenDigest]:
+        rows = self._run(
+            "SELECT watch, due, COUNT(*) FROM digests GROUP BY watch, due ORDER BY due, watch"
+        ).fetchall()
+        return [OpenDigest(watch, float(due), int(count)) for watch, due, count in rows]
+
+    def discard_digests(self, watch: str) -> int:
+        return int(self._run("DELETE FROM digests WHERE watch = ?", watch).rowcount)
 
     # --- digests ---------------------------------------------------------------------------------
 

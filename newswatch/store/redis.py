@@ -35,13 +35,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis
 
 from newswatch.errors import StoreError
-from newswatch.store import DeadLetter, OutboxEntry
+from newswatch.store import DeadLetter, OpenDigest, OutboxEntry, PendingEntry
 from newswatch.store.consumers import is_abandoned
 from newswatch.store.seen import decode_version, encode_version, url_digest
 
@@ -57,8 +57,10 @@ LISTPACK_ENTRIES = 128  # Redis's default hash-max-listpack-entries
 SWEEP_ONE_IN = 8
 
 # Claim, alert and outbox entries in one step: a crash between them would lose or duplicate.
-# KEYS: claim, alert, recent, digest list, digest index, streams...
-# ARGV: alert id, payload, ttl, digest member ("" = no digest), digest due
+# The alert index (a sorted set of alert ids by when they were stored, trimmed to retention) is
+# what ``alerts_since`` reads: ``recent`` keeps only the newest 100.
+# KEYS: claim, alert, recent, digest list, digest index, alert index, streams...
+# ARGV: alert id, payload, ttl, digest member ("" = no digest), digest due, now
 _CLAIM = """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[3]) then
   redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[3])
@@ -68,19 +70,47 @@ if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[3]) then
     redis.call('RPUSH', KEYS[4], ARGV[1])
     redis.call('ZADD', KEYS[5], ARGV[5], ARGV[4])
   end
-  for i = 6, #KEYS do redis.call('XADD', KEYS[i], '*', 'id', ARGV[1]) end
+  redis.call('ZADD', KEYS[6], ARGV[6], ARGV[1])
+  redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', tonumber(ARGV[6]) - tonumber(ARGV[3]))
+  for i = 7, #KEYS do redis.call('XADD', KEYS[i], '*', 'id', ARGV[1]) end
   return 1
 end
 return 0
 """
 
-# KEYS: digest alert, digest list, digest index, streams...  ARGV: id, payload, ttl, member
+# KEYS: digest alert, digest list, digest index, alert index, streams...
+# ARGV: id, payload, ttl, member, now
 _CLOSE_DIGEST = """
 if redis.call('SET', KEYS[1], ARGV[2], 'NX', 'EX', ARGV[3]) then
-  for i = 4, #KEYS do redis.call('XADD', KEYS[i], '*', 'id', ARGV[1]) end
+  redis.call('ZADD', KEYS[4], ARGV[5], ARGV[1])
+  for i = 5, #KEYS do redis.call('XADD', KEYS[i], '*', 'id', ARGV[1]) end
 end
 redis.call('DEL', KEYS[2])
 redis.call('ZREM', KEYS[3], ARGV[4])
+return 1
+"""
+
+# Put an alert back into a channel's outbox as new; an entry already in the stream is only reset.
+# A dead letter of an email that some recipients got keeps to the others (its ``recipients``).
+# KEYS: alert, stream, retry hash, dead set, dead info  ARGV: id, ttl.  0 = the payload has expired.
+_REQUEUE = """
+if redis.call('EXPIRE', KEYS[1], ARGV[2]) == 0 then return 0 end
+local info = redis.call('HGET', KEYS[5], ARGV[1])
+local recipients = info and cjson.decode(info)['recipients']
+redis.call('ZREM', KEYS[4], ARGV[1])
+redis.call('HDEL', KEYS[5], ARGV[1])
+if type(recipients) == 'table' and #recipients > 0 then
+  redis.call('HSET', KEYS[3], ARGV[1], cjson.encode({attempts = 0, recipients = recipients}))
+else
+  redis.call('HDEL', KEYS[3], ARGV[1])
+end
+for _, entry in ipairs(redis.call('XRANGE', KEYS[2], '-', '+')) do
+  local fields = entry[2]
+  for i = 1, #fields, 2 do
+    if fields[i] == 'id' and fields[i + 1] == ARGV[1] then return 1 end
+  end
+end
+redis.call('XADD', KEYS[2], '*', 'id', ARGV[1])
 return 1
 """
 
@@ -209,6 +239,7 @@ class RedisStore:
         self.node_articles = node_articles
         self._claim = client.register_script(_CLAIM)
         self._close_digest = client.register_script(_CLOSE_DIGEST)
+        self._requeue = client.register_script(_REQUEUE)
         self._forget_consumer = client.register_script(_FORGET_CONSUMER)
         self._seen_version = client.register_script(_SEEN_VERSION)
         self._mark_seen = client.register_script(_MARK_SEEN)
@@ -283,6 +314,7 @@ class RedisStore:
             self._key("recent"),
             self._key("digest", member),
             self._key("digests"),
+            self._key("alerts"),
         ]
         if digest_due is None:
             keys += [self._stream(channel) for channel in channels]
@@ -292,6 +324,7 @@ class RedisStore:
             self.ttl,
             member,
             digest_due or 0,
+            time.time(),
         ]
         return bool(self._call(self._claim, keys=keys, args=args))
 
@@ -403,8 +436,9 @@ class RedisStore:
         self._call(pipe.execute)
         self.ack(entry)
 
-    def dead_letters(self, channel: str, limit: int = 20) -> list[DeadLetter]:
-        ids: list[str] = self._call(self.client.zrevrange, self._key("dead", channel), 0, limit - 1)
+    def dead_letters(self, channel: str, limit: int | None = 20) -> list[DeadLetter]:
+        last = -1 if limit is None else limit - 1
+        ids: list[str] = self._call(self.client.zrevrange, self._key("dead", channel), 0, last)
         if not ids:
             return []
         infos = self._call(self.client.hmget, self._key("deadinfo", channel), ids)
@@ -430,6 +464,127 @@ class RedisStore:
         pipe.hlen(self._key("retry", channel))
         pending, failing = self._call(pipe.execute)
         return int(pending), int(failing)
+
+    def alert(self, alert_id: str) -> dict[str, Any] | None:
+        payload = self._call(self.client.get, self._key("alert", alert_id))
+        return json.loads(payload) if payload else None
+
+    def alerts_since(self, since: float, limit: int) -> list[dict[str, Any]]:
+        scored: list[tuple[str, float]] = self._call(
+            self.client.zrevrangebyscore,
+            self._key("alerts"),
+            "+inf",
+            since,
+            start=0,
+            num=limit,
+            withscores=True,
+        )
+        stored = dict(scored)
+        # Alerts stored before the index existed are only in ``recent`` (the newest 100): listed
+        # by their detection time until newer alerts push them out.
+        older: list[str] = self._call(self.client.lrange, self._key("recent"), 0, -1)
+        ids = list(stored) + [i for i in dict.fromkeys(older) if i not in stored]
+        if not ids:
+            return []
+        payloads = self._call(self.client.mget, [self._key("alert", i) for i in ids])
+        found = []
+        for alert_id, payload in zip(ids, payloads, strict=True):
+            if payload is None:
+                continue
+            alert = json.loads(payload)
+            when = stored.get(alert_id, _detected_at(alert))
+            if when >= since:
+                found.append((when, alert))
+        found.sort(key=lambda pair: pair[0], reverse=True)
+        return [alert for _, alert in found[:limit]]
+
+    def pending_entries(self, channel: str) -> list[PendingEntry]:
+        pipe = self.client.pipeline()
+        pipe.xrange(self._stream(channel))
+        pipe.hgetall(self._key("retry", channel))
+        raw, schedules = self._call(pipe.execute)
+        entries, seen = [], set()
+        for _, fields in raw:
+            alert_id = fields.get("id")
+            if alert_id is None or alert_id in seen:
+                continue
+            seen.add(alert_id)
+            retry = json.loads(schedules[alert_id]) if alert_id in schedules else {}
+            entries.append(
+                PendingEntry(
+                    id=alert_id,
+                    channel=channel,
+                    attempts=int(retry.get("attempts", 0)),
+                    next_attempt=retry.get("next_attempt"),
+                    last_error=retry.get("last_error"),
+                )
+            )
+        return entries
+
+    def outbox_channels(self) -> list[str]:
+        found: set[str] = set()
+        for kind, size in (("outbox", self.client.xlen), ("dead", self.client.zcard)):
+            prefix = self._key(kind, "")
+            keys = self._call(
+                lambda p=prefix: list(self.client.scan_iter(match=p + "*", count=1000))
+            )
+            for key in keys:
+                if self._call(size, key):  # an emptied stream stays behind with its group
+                    found.add(key.removeprefix(prefix))
+        return sorted(found)
+
+    def requeue(self, alert_id: str, channel: str) -> bool:
+        keys = [
+            self._key("alert", alert_id),
+            self._stream(channel),
+            self._key("retry", channel),
+            self._key("dead", channel),
+            self._key("deadinfo", channel),
+        ]
+        return bool(self._call(self._requeue, keys=keys, args=[alert_id, self.ttl]))
+
+    def discard_channel(self, channel: str) -> tuple[int, int]:
+        # Entries are deleted one by one, not the stream: a running service keeps the stream's
+        # consumer group in mind and would fail to read the channel if it came back.
+        stream, dead = self._stream(channel), self._key("dead", channel)
+        self._ensure_group(stream)
+        raw = self._call(self.client.xrange, stream)
+        handles = [handle for handle, _ in raw]
+        pipe = self.client.pipeline()
+        if handles:
+            pipe.xack(stream, GROUP, *handles)
+            pipe.xdel(stream, *handles)
+        pipe.zcard(dead)
+        pipe.delete(self._key("retry", channel), dead, self._key("deadinfo", channel))
+        dead_count = self._call(pipe.execute)[-2]
+        return len({fields.get("id") for _, fields in raw}), int(dead_count)
+
+    def open_digests(self) -> list[OpenDigest]:
+        members = self._call(self.client.zrange, self._key("digests"), 0, -1, withscores=True)
+        if not members:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        for member, _ in members:
+            pipe.llen(self._key("digest", member))
+        counts = self._call(pipe.execute)
+        found = []
+        for (member, due), count in zip(members, counts, strict=True):
+            watch = member.rpartition("\x1f")[0]
+            found.append(OpenDigest(watch=watch, due=float(due), alerts=int(count)))
+        return found
+
+    def discard_digests(self, watch: str) -> int:
+        dropped = 0
+        for digest in self.open_digests():
+            if digest.watch != watch:
+                continue
+            member = f"{watch}\x1f{digest.due:.0f}"
+            pipe = self.client.pipeline()
+            pipe.llen(self._key("digest", member))
+            pipe.delete(self._key("digest", member))
+            pipe.zrem(self._key("digests"), member)
+            dropped += int(self._call(pipe.execute)[0])
+        return dropped
 
     # --- digests ---------------------------------------------------------------------------------
 
@@ -460,9 +615,10 @@ class RedisStore:
             self._key("alert", digest["id"]),
             self._key("digest", member),
             self._key("digests"),
+            self._key("alerts"),
             *(self._stream(channel) for channel in channels),
         ]
-        args = [digest["id"], json.dumps(digest, ensure_ascii=False), self.ttl, member]
+        args = [digest["id"], json.dumps(digest, ensure_ascii=False), self.ttl, member, time.time()]
         self._call(self._close_digest, keys=keys, args=args)
 
     def _stream(self, channel: str) -> str:
@@ -554,6 +710,15 @@ def _decoded_seen(found: Any) -> str | None:
         return decode_version(found)
     # A string: remembered before this layout, one key per URL; gone within retention.
     return None if found is None else str(found)
+
+
+def _detected_at(alert: dict[str, Any]) -> float:
+    """Epoch seconds of the alert's ``detected_at``; 0 when it has none that parses."""
+    try:
+        moment = datetime.fromisoformat(str(alert.get("detected_at")))
+    except ValueError:
+        return 0.0
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
 def _listpack_entries(client: redis.Redis) -> int:
