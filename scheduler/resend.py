@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from newswatch.config import Config
-from newswatch.errors import UsageError
+from newswatch.errors import NewswatchError, UsageError
 from newswatch.store import DeadLetter, Store
 
 __all__ = ["ResendReport", "resend_dead_letters", "resend_ids"]
@@ -37,11 +37,14 @@ class ResendReport:
 
 
 def resend_ids(config: Config, store: Store, ids: list[str]) -> ResendReport:
-    """Requeue each alert; an id the store does not know is a UsageError before anything moves."""
+    """Requeue each alert; an id the store does not know fails (exit 1, SPEC §2) before anything
+    moves."""
     dead = _dead_by_id(config, store)
     unknown = [i for i in ids if i not in dead and store.alert(i) is None]
     if unknown:
-        raise UsageError(f"unknown alert id{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}")
+        raise NewswatchError(
+            f"unknown alert id{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}"
+        )
     report = ResendReport()
     for alert_id in dict.fromkeys(ids):
         letters = dead.get(alert_id, [])
