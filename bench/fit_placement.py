@@ -13,20 +13,28 @@ described by the product's own :func:`spiders.placement.block_features`, compute
 Blocks of one word are left out of the labels (a lone "Home" is part of any body by chance),
 and so are blocks that :func:`spiders.placement.named_furniture` rules out whatever their score.
 
-A logistic regression (scikit-learn, ``pip install -e '.[bench]'``) is then cross-validated
-with the pages split into folds *by site*, so that no site is ever both trained and judged,
-and the probes of detection_quality are scored on the held-out pages exactly as the product
-decides: a block is article text when its score reaches the threshold, and a probe alerts when
-it matches the title or those blocks. Those held-out numbers are the estimate for sites never
-seen; the numbers ``detection_quality.py`` prints after the weights are in place are measured
-on pages the weights were fitted on.
+A model (scikit-learn, ``pip install -e '.[bench]'``) is then cross-validated with the pages
+split into folds *by site*, so that no site is ever both trained and judged, and the probes of
+detection_quality are scored on the held-out pages exactly as the product decides: a block is
+article text when its score reaches the threshold, and a probe alerts when it matches the title
+or those blocks. Those held-out numbers are the estimate for sites never seen; the numbers
+``detection_quality.py`` prints after the model is in place are measured on pages it was fitted
+on.
 
-Finally the model is fitted on all pages and printed as the Python table to paste into
-``spiders/judging.py``.
+``--model trees`` (the product's) is scikit-learn's HistGradientBoostingClassifier with trees
+of depth 2; ``--model logistic`` is the logistic regression it replaced, kept for comparison
+(``--drop`` leaves signals out, to compare feature sets). ``--shuffle SEED`` deals the sites to
+the folds in a random order instead of alphabetically, to see how much a number owes to one
+split.
+
+Finally the trees are fitted on all pages; ``--write`` saves them as the table
+``spiders/judging.py`` evaluates (``spiders/placement_trees.json``), after checking that the
+table gives scikit-learn's own probabilities on every training block.
 
 Usage, from the repository root::
 
-    python bench/fit_placement.py [--corpus PATH] [--folds 5] [--cache FILE]
+    python bench/fit_placement.py [--corpus PATH] [--folds 5] [--cache FILE] [--model trees]
+                                  [--write]
 
 ``--cache`` keeps the computed features in FILE (pickle) so that a second run only refits.
 """
@@ -34,23 +42,33 @@ Usage, from the repository root::
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import pickle
+import random
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.detection_quality import LOADERS, Page, _matches, default_corpus
+from alerts.matcher import NormalizedArticle
+from bench.detection_quality import LOADERS, Page, _matches, default_corpus, probe_query
 from spiders.extraction import evidence_of, read_page
-from spiders.judging import is_article
+from spiders.judging import MODEL_FILE, Trees, is_article
 from spiders.placement import FEATURES, block_features, named_furniture
 
-__all__ = ["Labelled", "label_page"]
+__all__ = ["Labelled", "export_trees", "label_page"]
 
 _WEIGHT = {"articles": 1.0, "readability": 0.5, "boilerplate": 10.0}
-_THRESHOLDS = (0.3, 0.4, 0.5, 0.6)
+_THRESHOLDS = (0.3, 0.35, 0.4, 0.45, 0.5)
+_DEPTH = 2
+# A padded node's split: no signal reaches it, so the walk always goes left.
+_NEVER = 1e9
 
 
 @dataclass
@@ -106,16 +124,98 @@ def _training(pages: list[Labelled]) -> tuple[list[list[float]], list[int], list
     return x, y, w
 
 
-def _fit(pages: list[Labelled]):  # type: ignore[no-untyped-def]
-    from sklearn.linear_model import LogisticRegression
+def _model(kind: str) -> Any:
+    """An unfitted model of ``kind``; the trees are kept shallow and smoothed (at least 50
+    blocks a leaf, an L2 penalty) because what must carry over is the shape of a page, not a
+    site's quirks."""
+    if kind == "logistic":
+        from sklearn.linear_model import LogisticRegression
 
+        return LogisticRegression(C=1.0, max_iter=5000)
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    return HistGradientBoostingClassifier(
+        max_depth=_DEPTH,
+        max_iter=300,
+        learning_rate=0.05,
+        min_samples_leaf=50,
+        l2_regularization=1.0,
+        random_state=0,
+    )
+
+
+def _fit(pages: list[Labelled], kind: str, columns: list[int]) -> Any:
     x, y, w = _training(pages)
-    return LogisticRegression(C=1.0, max_iter=5000).fit(x, y, sample_weight=w)
+    return _model(kind).fit(np.asarray(x)[:, columns], y, sample_weight=w)
+
+
+def export_trees(model: Any, features: tuple[str, ...]) -> dict[str, Any]:
+    """The fitted trees as the table :class:`spiders.judging.Trees` reads: every tree padded
+    to full depth, its splits named by signal, so the table survives a reordering of
+    :data:`spiders.placement.FEATURES`."""
+    padded = [_padded(predictor.nodes, features) for (predictor,) in model._predictors]
+    return {
+        "depth": _DEPTH,
+        "baseline": float(np.ravel(model._baseline_prediction)[0]),
+        "split_feature": [names for names, _, _ in padded],
+        "split_value": [splits for _, splits, _ in padded],
+        "leaf": [values for _, _, values in padded],
+    }
+
+
+def _padded(nodes: Any, features: tuple[str, ...]) -> tuple[list[str], list[float], list[float]]:
+    """One scikit-learn tree (its ``nodes`` records) as a complete tree of depth ``_DEPTH``
+    in heap order: split signals, split values, leaf values."""
+    inner = 2**_DEPTH - 1
+    names = [features[0]] * inner
+    splits = [_NEVER] * inner
+    values = [0.0] * (inner + 1)
+
+    def place(node: int, at: int, level: int) -> None:
+        record = nodes[node]
+        if not record["is_leaf"]:
+            names[at] = features[int(record["feature_idx"])]
+            splits[at] = float(record["num_threshold"])
+            place(int(record["left"]), 2 * at + 1, level + 1)
+            place(int(record["right"]), 2 * at + 2, level + 1)
+        elif level < _DEPTH:  # a leaf above full depth: both children carry its value
+            place(node, 2 * at + 1, level + 1)
+            place(node, 2 * at + 2, level + 1)
+        else:
+            values[at - inner] = float(record["value"])
+
+    place(0, 0, 0)
+    return names, splits, values
+
+
+def _write_trees(model: Any, pages: list[Labelled]) -> None:
+    table = export_trees(model, FEATURES)
+    MODEL_FILE.write_text(json.dumps(table, separators=(",", ":")) + "\n", encoding="utf-8")
+    x = np.asarray(_training(pages)[0])
+    trees = Trees.load(MODEL_FILE, FEATURES)
+    expected = model.predict_proba(x)[:, 1]
+    got = 1.0 / (1.0 + np.exp(-trees.margins(x)))
+    gap = float(np.max(np.abs(expected - got)))
+    if not math.isfinite(gap) or gap > 1e-6:
+        raise SystemExit(f"the exported table disagrees with scikit-learn by {gap}")
+    print(f"wrote {MODEL_FILE} ({len(table['leaf'])} trees; largest gap to scikit-learn {gap:.1e})")
+
+
+def _probabilities(model: Any, item: Labelled, columns: list[int]) -> list[float]:
+    if not item.rows:
+        return []
+    return [float(p) for p in model.predict_proba(np.asarray(item.rows)[:, columns])[:, 1]]
 
 
 def _quoted(row: list[float]) -> bool:
     """The caption / quotation rule of spiders.judging.is_article, whatever the score."""
     return is_article(row, 0.0, None)
+
+
+def _hit(phrase: str, article: NormalizedArticle) -> bool:
+    """:func:`bench.detection_quality._matches`, on an article normalised once for all probes."""
+    query = probe_query(phrase)
+    return query is not None and query.match_normalized(article) is not None
 
 
 def _score(items: list[tuple[Labelled, list[float]]], threshold: float) -> tuple[float, float]:
@@ -126,12 +226,11 @@ def _score(items: list[tuple[Labelled, list[float]]], threshold: float) -> tuple
             for t, row, s, named in zip(item.texts, item.rows, scores, item.furniture, strict=True)
             if (s >= threshold and not named) or (not named and _quoted(row))
         )
-        for phrase in item.page.main:
-            main += 1
-            found += _matches(phrase, item.title, text)
-        for phrase in item.page.furniture:
-            furniture += 1
-            false += _matches(phrase, item.title, text)
+        article = NormalizedArticle.from_text(item.title, text)
+        main += len(item.page.main)
+        found += sum(_hit(phrase, article) for phrase in item.page.main)
+        furniture += len(item.page.furniture)
+        false += sum(_hit(phrase, article) for phrase in item.page.furniture)
     return found / main, false / furniture
 
 
@@ -140,6 +239,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpus", type=Path, default=default_corpus())
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--cache", type=Path, help="pickle of the computed features")
+    parser.add_argument("--model", choices=("trees", "logistic"), default="trees")
+    parser.add_argument("--drop", action="append", default=[], help="leave out a signal")
+    parser.add_argument("--shuffle", type=int, help="deal sites to folds in this seed's order")
+    parser.add_argument("--write", action="store_true", help=f"save the trees to {MODEL_FILE}")
     args = parser.parse_args(argv)
     if args.cache and args.cache.exists():
         pages: list[Labelled] = pickle.loads(args.cache.read_bytes())
@@ -147,16 +250,21 @@ def main(argv: list[str] | None = None) -> int:
         pages = [label_page(p) for loader in LOADERS.values() for p in loader(args.corpus)]
         if args.cache:
             args.cache.write_bytes(pickle.dumps(pages))
+    columns = [i for i, name in enumerate(FEATURES) if name not in args.drop]
     sites = sorted({_site(item.page) for item in pages})
+    if args.shuffle is not None:
+        random.Random(args.shuffle).shuffle(sites)
     fold_of = {site: i % args.folds for i, site in enumerate(sites)}
     held_out: list[tuple[Labelled, list[float]]] = []
     for fold in range(args.folds):
-        model = _fit([p for p in pages if fold_of[_site(p.page)] != fold])
+        model = _fit([p for p in pages if fold_of[_site(p.page)] != fold], args.model, columns)
         for item in pages:
             if fold_of[_site(item.page)] == fold:
-                scores = list(model.predict_proba(item.rows)[:, 1]) if item.rows else []
-                held_out.append((item, scores))
-    print(f"held out by site ({args.folds} folds, {len(sites)} sites): recall / false alerts")
+                held_out.append((item, _probabilities(model, item, columns)))
+    print(
+        f"{args.model}, held out by site ({args.folds} folds, {len(sites)} sites): "
+        "recall / false alerts"
+    )
     for threshold in _THRESHOLDS:
         cells = []
         for dataset in LOADERS:
@@ -164,13 +272,10 @@ def main(argv: list[str] | None = None) -> int:
             recall, false = _score(subset, threshold)
             cells.append(f"{dataset} {recall:.3f} / {false:.3f}")
         print(f"  threshold {threshold}: " + "   ".join(cells))
-    model = _fit(pages)
-    print("\n# Fitted by bench/fit_placement.py (see its docstring for the data and the command).")
-    print(f"INTERCEPT = {model.intercept_[0]:.3f}")
-    print("WEIGHTS: dict[str, float] = {")
-    for name, weight in zip(FEATURES, model.coef_[0], strict=True):
-        print(f'    "{name}": {weight:.3f},')
-    print("}")
+    if args.write:
+        if args.model != "trees" or args.drop:
+            parser.error("--write saves the product's model: trees over every signal")
+        _write_trees(_fit(pages, "trees", columns), pages)
     return 0
 
 

@@ -32,7 +32,6 @@ from resiliparse.parse.html import HTMLTree
 from spiders.judging import article_scores, is_article
 from spiders.metadata import Glance, glance, parse_timestamp
 from spiders.placement import (
-    FEATURES,
     Block,
     Evidence,
     block_features,
@@ -183,7 +182,7 @@ def article_text(page: Page) -> str:
     try:
         evidence = evidence_of(page)
         rows = block_features(page.blocks, evidence)
-        scores = article_scores(FEATURES, rows)
+        scores = article_scores(rows)
         furniture = named_furniture(page.blocks, evidence)
     except Exception:
         logger.warning("could not judge the page %s", page.url, exc_info=True)

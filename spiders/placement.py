@@ -17,7 +17,11 @@ sites never seen, none of them a rule for a particular site:
 * shape: words, link density of the block and of its surroundings, whether it reads as a
   sentence, its tag;
 * position: before the headline, inside the stretch of the page where the extractors found
-  the article, how far from the nearest block they kept.
+  the article, how far from the nearest block they kept;
+* the block against the rest of its page: its text repeated elsewhere or as another link's
+  text, inside a link, sharing its element's shape with blocks the extractors dropped, the
+  reader or the publisher addressed ("your", "unser"), how many container blocks follow it,
+  its words shared with the headline.
 
 :mod:`spiders.judging` weighs these signals into one decision per block.
 """
@@ -27,7 +31,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import ahocorasick
@@ -147,6 +151,17 @@ _CUE_WORDS = re.compile(
 _CUE_MAX_WORDS = 40
 _HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 _NAME_WORD = re.compile(r"[a-z]+|[A-Z][a-z]*")
+# The reader addressed directly, as calls to action do ("Gefällt dir unser Magazin?").
+_SECOND_PERSON = re.compile(
+    r"\b(?:you|your|Sie|Ihr|Ihre[nmrs]?|du|dir|dich|dein\w*|euch|euer|eure\w*|vous|votre|vos|"
+    r"usted|ustedes|tu|te|ti|voi|vostr\w|ty|ci|wam|pan|pa[nń]stw\w*)\b"
+)
+# The publisher speaking of itself ("our newsletter", "unser Magazin", "notre offre").
+_FIRST_PLURAL = re.compile(
+    r"\b(?:[Ww]e|[Oo]ur|us|[Ww]ir|[Uu]ns\w*|[Nn]ous|[Nn]otre|[Nn]os|[Nn]uestr\w*|[Nn]ostr\w*|"
+    r"[Nn]asz\w*)\b"
+)
+_CAPITALISED = re.compile(r"^[^\w]*[A-ZÀ-ÞĀ-Ž]")
 
 
 @dataclass(slots=True)
@@ -283,6 +298,18 @@ FEATURES = (
     "relative_words",
     "cue_words",
     "under_cue_heading",
+    "log_copies",
+    "inside_link",
+    "name_like",
+    "colon_end",
+    "digit_share",
+    "second_person",
+    "first_plural",
+    "log_container_tail",
+    "neighbors_kept",
+    "log_same_class",
+    "same_class_kept",
+    "title_overlap",
 )
 
 
@@ -381,6 +408,7 @@ def block_features(blocks: list[Block], evidence: Evidence) -> list[list[float]]
     kept_sizes = sorted(blocks[i].words for i in any_kept)
     typical = kept_sizes[len(kept_sizes) // 2] if kept_sizes else 0
     cue_heading = False
+    extra = _page_signals(blocks, kept, evidence, container_members)
     for index, (block, k) in enumerate(zip(blocks, kept, strict=True)):
         element = block.element
         if element.tag in _HEADINGS:
@@ -428,9 +456,93 @@ def block_features(blocks: list[Block], evidence: Evidence) -> list[list[float]]
             block.words / typical if typical else 0.0,
             float(block.words <= _CUE_MAX_WORDS and bool(_CUE_WORDS.search(block.text))),
             float(cue_heading),
+            *extra[index],
         ]
         rows.append(row)
     return rows
+
+
+def _page_signals(
+    blocks: list[Block],
+    kept: list[list[bool]],
+    evidence: Evidence,
+    container_members: set[lxml.etree._Element],
+) -> list[list[float]]:
+    """The signals that compare a block with the rest of its page, one list per block.
+
+    Furniture inside the article's container reads like the article; what gives it away is
+    how it relates to the page around it: a teaser repeats the headline of another page (and
+    is a link), cards of a related-stories box share one element shape with other cards the
+    extractors dropped, a call to action addresses the reader, and prompts, bios and credits
+    gather at the end of the container.
+    """
+    copies = _copies(blocks)
+    shapes: dict[tuple[str, str], list[int]] = {}
+    any_kept = [any(k) for k in kept]
+    for block, flag in zip(blocks, any_kept, strict=True):
+        shapes.setdefault(_shape(block), []).append(int(flag))
+    inside = [b.element in container_members for b in blocks]
+    last_inside = max((i for i, x in enumerate(inside) if x), default=-1)
+    headline = evidence.headline
+    headline_words = (
+        set(_collapse(headline.text_content()).lower().split()) if headline is not None else set()
+    )
+    out = []
+    for index, block in enumerate(blocks):
+        text = block.text
+        words = text.split()
+        in_link = next(block.element.iterancestors("a"), None) is not None
+        same = shapes[_shape(block)]
+        before = any_kept[index - 1] if index > 0 else False
+        after = any_kept[index + 1] if index + 1 < len(blocks) else False
+        letters = len(text) - text.count(" ")  # collapsed: a single space between words
+        short = block.words <= _CUE_MAX_WORDS
+        out.append(
+            [
+                math.log1p(copies(block, in_link)),
+                float(in_link),
+                float(
+                    block.words <= _LABEL_WORDS
+                    and not _SENTENCE_END.search(text)
+                    and all(_CAPITALISED.match(w) for w in words)
+                ),
+                float(text.endswith(":")),
+                sum(map(str.isdigit, text)) / letters if letters else 0.0,
+                float(short and bool(_SECOND_PERSON.search(text))),
+                float(short and bool(_FIRST_PLURAL.search(text))),
+                math.log1p(last_inside - index) if inside[index] else 0.0,
+                (before + after) / 2,
+                math.log1p(len(same) - 1),
+                (sum(same) - any_kept[index]) / (len(same) - 1) if len(same) > 1 else 0.0,
+                len({w.lower() for w in words} & headline_words) / len(words) if words else 0.0,
+            ]
+        )
+    return out
+
+
+def _shape(block: Block) -> tuple[str, str]:
+    """What cards of one box have in common: their tag and class attribute."""
+    return str(block.element.tag), block.element.get("class") or ""
+
+
+def _copies(blocks: list[Block]) -> Callable[[Block, bool], int]:
+    """How often a block's text occurs elsewhere on the page, as another block or as the text
+    of a link that is not the block's own (a teaser repeats another page's headline)."""
+    blocks_with: dict[str, int] = {}
+    for block in blocks:
+        blocks_with[block.text] = blocks_with.get(block.text, 0) + 1
+    links_with: dict[str, int] = {}
+    if blocks:
+        for a in blocks[0].element.getroottree().getroot().iter("a"):
+            text = _collapse(a.text_content())
+            if text:
+                links_with[text] = links_with.get(text, 0) + 1
+
+    def count(block: Block, in_link: bool) -> int:
+        own = 1 if in_link or block.link_words >= block.words else 0
+        return blocks_with[block.text] - 1 + max(0, links_with.get(block.text, 0) - own)
+
+    return count
 
 
 def _upper_share(text: str) -> float:

@@ -9,14 +9,19 @@ an alert only when it sits in the title or the article, judged by the same path 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from alerts.matcher import compile_query
 from alerts.query import parse_query
 from alerts.watchset import WatchSet
 from spiders.extraction import article_text, read_page
+from spiders.judging import MODEL_FILE, Trees, article_scores
+from spiders.placement import FEATURES
 
 WATCHED = "Palmyra"
 URL = "https://www.pressdesk.test/world/2026/11/30/floodwater.html"
@@ -205,3 +210,30 @@ def test_the_alert_quotes_the_mention_in_the_article_not_the_one_in_the_sidebar(
     assert match.field == "body"
     assert "Archaeologists in Palmyra checked the temple" in match.snippet
     assert "Tourists" not in match.snippet
+
+
+def test_the_trees_are_walked_as_written(tmp_path: Path) -> None:
+    """The numpy walk of spiders.judging follows each tree's splits (value <= split: left)."""
+    table = {
+        "depth": 2,
+        "baseline": -1.0,
+        # tree 1 splits on "a", then "b" on the left and "a" again on the right; tree 2 is one
+        # leaf padded to depth 2 (its splits never send a block right)
+        "split_feature": [["a", "b", "a"], ["a", "a", "a"]],
+        "split_value": [[0.5, 2.0, 0.9], [1e9, 1e9, 1e9]],
+        "leaf": [[0.1, 0.2, 0.3, 0.4], [0.5, 0.5, 0.5, 0.5]],
+    }
+    path = tmp_path / "trees.json"
+    path.write_text(json.dumps(table), encoding="utf-8")
+    trees = Trees.load(path, ("b", "a"))  # columns in another order than the table's
+    rows = np.array([[1.0, 0.2], [3.0, 0.2], [0.0, 0.7], [0.0, 1.0]])
+    expected = [-1.0 + leaf + 0.5 for leaf in (0.1, 0.2, 0.3, 0.4)]
+    assert trees.margins(rows) == pytest.approx(expected)
+
+
+def test_the_shipped_trees_name_only_signals_the_page_gives() -> None:
+    trees = Trees.load(MODEL_FILE, FEATURES)
+    assert trees.columns.shape[0] == trees.leaves.shape[0] > 0
+    assert article_scores([]) == []
+    (score,) = article_scores([[0.0] * len(FEATURES)])
+    assert 0.0 <= score <= 1.0
