@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import pty
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -248,3 +249,26 @@ def test_run_once_shows_progress_on_a_terminal(
     os.close(leader)
     text = output.decode(errors="replace")
     assert "progress: 1/2 outlets polled" in text and "progress: 2/2 outlets polled" in text
+
+
+def test_output_cut_short_by_its_reader_is_no_error(tmp_path: Path) -> None:
+    """`newswatch check | head -1` must not end in a BrokenPipeError traceback."""
+    watches = "".join(  # more lines than a pipe holds, so the pipe breaks for certain
+        f"  w{n}:\n    query: 'Palmyra{n} OR Tadmur{n}'\n    notify: [terminal]\n"
+        for n in range(4000)
+    )
+    write_config(
+        tmp_path,
+        "outlets:\n  one:\n    domains: [www.example.org]\n    feeds: [/rss.xml]\n"
+        f"channels:\n  terminal:\n    type: console\nwatches:\n{watches}",
+    )
+    done = subprocess.run(
+        f"{shlex.join(newswatch_command())} check | head -1",
+        shell=True,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.stdout.endswith(": valid\n")
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr
