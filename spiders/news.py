@@ -45,6 +45,10 @@ logger = logging.getLogger("newswatch.crawl")
 # holds for the poll must reach the store now, so that the next poll sees it.
 poll_ending = object()
 
+# A configured sitemap is level 1; real sites nest an index and its sitemaps (2 levels), so a
+# deeper chain is broken or hostile, and reading it could keep a poll going for ever.
+MAX_SITEMAP_LEVELS = 5
+
 Callback = Callable[[Response], Iterator[Any]]
 PollFinished = Callable[[OutletPoll], None]
 
@@ -150,7 +154,8 @@ class NewsSpider(scrapy.Spider):
         self.polls[poll.key] = poll
         self.context.results[name] = poll.result
         requests = [self._listing(poll, loc, self.parse_feed) for loc in outlet.feeds]
-        requests += [self._listing(poll, loc, self.parse_sitemap) for loc in outlet.sitemaps]
+        sitemaps = (self._sitemap(poll, loc, level=1) for loc in outlet.sitemaps)
+        requests += [request for request in sitemaps if request is not None]
         requests += [
             self._listing(poll, loc, self.parse_page, conditional=False) for loc in outlet.pages
         ]
@@ -250,6 +255,7 @@ class NewsSpider(scrapy.Spider):
             return
         found = read_sitemap(response.body, response.url)
         self._report(poll, response, found, "sitemap", "sitemap")
+        level = response.meta.get("sitemap_level", 1)
         oldest = datetime.now(UTC) - self.context.config.max_age
         articles: list[DiscoveredLink] = []
         for link in found.links:
@@ -260,8 +266,50 @@ class NewsSpider(scrapy.Spider):
             if not link.is_sitemap:
                 articles.append(link)
             elif outlet_host(link.url, poll.outlet.domains):
-                yield self._listing(poll, _path_of(link.url), self.parse_sitemap)
+                request = self._sitemap(poll, _path_of(link.url), level + 1)
+                if request is not None:
+                    yield request
         yield from self._follow(poll, articles)
+
+    def _sitemap(self, poll: OutletPoll, location: str, level: int) -> scrapy.Request | None:
+        """A request for a sitemap, or None when it was already read in this poll or is too deep.
+
+        Sitemap indexes can list themselves, list each other or nest without end; without this a
+        poll fetches them for ever and never ends, so nothing is delivered. A sitemap listed
+        again is common and harmless (INFO); one nested too deep may hide articles (WARNING,
+        counted as the poll's error).
+        """
+        key = _path_of(location) if _on_outlet(location, poll) else location.split("#", 1)[0]
+        if level > MAX_SITEMAP_LEVELS:
+            self._stat("newswatch/sitemaps_too_deep")
+            if poll.first_skip(f"deep {key}"):
+                poll.count_error("sitemap_too_deep")
+                logger.warning(
+                    "%s: sitemap %s skipped: nested deeper than %d sitemaps",
+                    poll.name,
+                    self._sitemap_url(poll, key),
+                    MAX_SITEMAP_LEVELS,
+                )
+            return None
+        if not poll.claim_sitemap(key):
+            self._stat("newswatch/sitemaps_already_read")
+            if poll.first_skip(f"read {key}"):
+                logger.info(
+                    "%s: sitemap %s skipped: already read in this poll",
+                    poll.name,
+                    self._sitemap_url(poll, key),
+                )
+            return None
+        request = self._listing(poll, location, self.parse_sitemap)
+        request.meta["sitemap_level"] = level
+        return request
+
+    @staticmethod
+    def _sitemap_url(poll: OutletPoll, key: str) -> str:
+        """The URL a sitemap's key stands for, as it is fetched now (on the live domain)."""
+        if key.startswith("/"):
+            return f"{poll.outlet.scheme}://{poll.live_domain}{key}"
+        return key
 
     @_within_poll
     def parse_page(self, poll: OutletPoll, response: Response) -> Iterator[scrapy.Request]:
@@ -413,6 +461,11 @@ class NewsSpider(scrapy.Spider):
 def _header(response: Response, name: bytes) -> str | None:
     value = response.headers.get(name)
     return value.decode("latin-1") if value else None
+
+
+def _on_outlet(location: str, poll: OutletPoll) -> bool:
+    """A path, or an absolute URL on one of the outlet's domains (the same file on each)."""
+    return location.startswith("/") or outlet_host(location, poll.outlet.domains) is not None
 
 
 def _path_of(url: str) -> str:

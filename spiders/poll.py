@@ -36,6 +36,11 @@ class OutletPoll:
         self.answered: set[str] = set()
         self.failed: dict[str, str] = {}
         self.requested: set[str] = set()  # canonical article URLs asked for in this poll
+        # Sitemaps asked for in this poll, by where they are on the outlet (their path, so a
+        # mirror's copy is the same one): an index listing itself or another index that lists
+        # it back would otherwise be fetched again and again, and the poll would never end.
+        self.sitemaps: set[str] = set()
+        self.sitemaps_skipped: set[str] = set()  # logged once each, however often listed
         self.outstanding = 0
         self.not_modified = 0
         self.finished = False
@@ -63,6 +68,20 @@ class OutletPoll:
             if healthy:
                 self.live_domain = healthy[0]
         self.count_error(reason)
+
+    def claim_sitemap(self, key: str) -> bool:
+        """True the first time a sitemap is claimed in this poll: only then is it fetched."""
+        if key in self.sitemaps:
+            return False
+        self.sitemaps.add(key)
+        return True
+
+    def first_skip(self, key: str) -> bool:
+        """True the first time a sitemap is skipped, so a skip is logged once, not per listing."""
+        if key in self.sitemaps_skipped:
+            return False
+        self.sitemaps_skipped.add(key)
+        return True
 
     def count_error(self, kind: str) -> None:
         self.result.errors[kind] = self.result.errors.get(kind, 0) + 1

@@ -1,0 +1,65 @@
+"""Polls that hostile or broken outlets cannot make endless (issue 12), through the real command
+against the local multi-host server."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.e2e import PALMYRA, PRIMARY, config_text, run_newswatch, write_config
+from tests.support.outlet_site import OutletSite, _sitemap_index
+from tests.support.smtp import SmtpSink
+from tests.support.web import MultiHostServer
+from tests.support.webhook import WebhookReceiver
+
+pytestmark = pytest.mark.e2e
+
+NEWS_SITEMAP = "/sitemaps/news.xml.gz"  # where OutletSite publishes its news sitemap
+DEEP = [f"/deep/{level}.xml" for level in range(2, 9)]  # levels 2..8 below /self.xml
+
+
+def serve_index(web: MultiHostServer, path: str, children: list[str]) -> None:
+    """A sitemap index without ETag or Last-Modified: nothing lets a client skip it."""
+    web.site(PRIMARY).add(path, _sitemap_index(PRIMARY, children), content_type="application/xml")
+
+
+def test_sitemap_cycles_and_deep_chains_are_read_once_and_the_poll_ends(
+    tmp_path: Path, web: MultiHostServer, smtp: SmtpSink, webhook: WebhookReceiver
+) -> None:
+    site = OutletSite(web, [PRIMARY])
+    site.add_article(PALMYRA, in_feed=False, on_homepage=False, in_sitemap=True)
+    # /self.xml lists itself; /other.xml lists it back; both list the real news sitemap
+    serve_index(web, "/self.xml", ["/self.xml", "/other.xml", NEWS_SITEMAP, DEEP[0]])
+    serve_index(web, "/other.xml", ["/self.xml", NEWS_SITEMAP, "/other.xml#again"])
+    # a chain of indexes, each one level deeper than the last, ending in a cycle
+    for parent, child in zip(DEEP, [*DEEP[1:], "/self.xml"], strict=True):
+        serve_index(web, parent, [child])
+    write_config(
+        tmp_path,
+        config_text(None, smtp, webhook, domains=[PRIMARY], extra_outlet="sitemaps: [/self.xml]"),
+    )
+
+    result = run_newswatch("run", "--once", cwd=tmp_path, web=web, timeout=60)
+
+    assert result.code == 0, result.stderr
+    asked = Counter(r.path for r in web.requests if r.path.endswith((".xml", ".xml.gz")))
+    assert asked["/self.xml"] == 1 and asked["/other.xml"] == 1 and asked[NEWS_SITEMAP] == 1
+    assert [asked[path] for path in DEEP] == [1, 1, 1, 1, 0, 0, 0]  # levels 2-5 read, 6+ not
+    [post] = webhook.wait_for(1)
+    assert post.json()["article"]["url"] == f"http://{PRIMARY}{PALMYRA.path}"
+    assert [r.path for r in web.requests].count(PALMYRA.path) == 1
+    assert len(webhook.posts) == 1
+    log = result.stderr
+    assert (
+        log.count(
+            f"pressdesk: sitemap http://{PRIMARY}/self.xml skipped: already read in this poll"
+        )
+        == 1
+    ), log
+    assert f"pressdesk: sitemap http://{PRIMARY}/other.xml skipped" in log  # listed by itself
+    assert (
+        f"pressdesk: sitemap http://{PRIMARY}/deep/6.xml skipped: "
+        "nested deeper than 5 sitemaps" in log
+    ), log
