@@ -109,6 +109,9 @@ class CrawlSettings(_Model):
     max_page_size: Size = 5_000_000
     concurrency: int = Field(default=32, ge=1, le=1024)
     mirror_cooldown: Duration = timedelta(minutes=10)  # a failed domain rests, doubling to 6 h
+    # article fetches per outlet per poll, newest first: a feed of 100,000 items must not make
+    # one poll endless; what is left stays unseen and is fetched by the next polls
+    max_articles_per_poll: int = Field(default=500, ge=1)
 
 
 class Outlet(_Model):

@@ -149,7 +149,8 @@ class NewsSpider(scrapy.Spider):
         """Start one poll of an outlet: its feeds, sitemaps and pages on the best domain."""
         outlet = self.context.config.outlets[name]
         status = OutletStatus.from_json(self.context.store.outlet_status(name))
-        poll = OutletPoll(name, outlet, status, self.context.config.crawl.mirror_cooldown)
+        crawl = self.context.config.crawl
+        poll = OutletPoll(name, outlet, status, crawl.mirror_cooldown, crawl.max_articles_per_poll)
         poll.key = f"{name}#{next(self._poll_numbers)}"
         self.polls[poll.key] = poll
         self.context.results[name] = poll.result
@@ -359,10 +360,17 @@ class NewsSpider(scrapy.Spider):
             wanted[canonical] = link
         poll.requested.update(wanted)
         seen = self.context.store.seen_versions(poll.name, list(wanted))  # one round trip
+        unseen: list[tuple[str, DiscoveredLink]] = []
         for (canonical, link), version in zip(wanted.items(), seen, strict=True):
-            if not is_unseen(version, link.updated):
+            if is_unseen(version, link.updated):
+                unseen.append((canonical, link))
+            else:
                 self._stat("newswatch/articles_already_seen")
-                continue
+        unseen.sort(key=_newest_first)
+        granted = poll.take_articles(len(unseen))
+        if granted < len(unseen):
+            self._stat("newswatch/articles_left_for_next_poll", len(unseen) - granted)
+        for canonical, link in unseen[:granted]:
             yield self._track(
                 poll,
                 scrapy.Request(
@@ -453,14 +461,24 @@ class NewsSpider(scrapy.Spider):
         finally:
             self._done(poll)
 
-    def _stat(self, key: str) -> None:
+    def _stat(self, key: str, count: int = 1) -> None:
         if self.crawler.stats:
-            self.crawler.stats.inc_value(key)
+            self.crawler.stats.inc_value(key, count)
 
 
 def _header(response: Response, name: bytes) -> str | None:
     value = response.headers.get(name)
     return value.decode("latin-1") if value else None
+
+
+def _newest_first(entry: tuple[str, DiscoveredLink]) -> tuple[bool, float]:
+    """Sort key: dated links newest first, then undated ones in listing order (sort is stable).
+
+    Under the per-poll article cap the newest articles are the ones worth fetching now.
+    """
+    link = entry[1]
+    moment = link.published or link.updated
+    return (moment is None, -moment.timestamp() if moment is not None else 0.0)
 
 
 def _on_outlet(location: str, poll: OutletPoll) -> bool:

@@ -22,7 +22,12 @@ logger = logging.getLogger("newswatch.crawl")
 
 class OutletPoll:
     def __init__(
-        self, name: str, outlet: Outlet, status: OutletStatus, cooldown: timedelta
+        self,
+        name: str,
+        outlet: Outlet,
+        status: OutletStatus,
+        cooldown: timedelta,
+        max_articles: int = 500,
     ) -> None:
         self.name = name
         self.key = name  # unique per poll; the spider numbers them
@@ -42,6 +47,11 @@ class OutletPoll:
         self.sitemaps: set[str] = set()
         self.sitemaps_skipped: set[str] = set()  # logged once each, however often listed
         self.outstanding = 0
+        # Article fetches this poll may still make: a listing of 100,000 items must not keep
+        # one poll (and the deliveries waiting for it) going for hours.
+        self.max_articles = max_articles
+        self.article_budget = max_articles
+        self.articles_left = 0  # unseen articles not fetched for lack of budget: the next poll's
         self.not_modified = 0
         self.finished = False
         self.result = OutletResult(name)
@@ -83,6 +93,13 @@ class OutletPoll:
         self.sitemaps_skipped.add(key)
         return True
 
+    def take_articles(self, wanted: int) -> int:
+        """How many of ``wanted`` article fetches the budget allows; the rest are counted left."""
+        granted = min(wanted, self.article_budget)
+        self.article_budget -= granted
+        self.articles_left += wanted - granted
+        return granted
+
     def count_error(self, kind: str) -> None:
         self.result.errors[kind] = self.result.errors.get(kind, 0) + 1
 
@@ -108,7 +125,7 @@ class OutletPoll:
         if self.result.reachable:
             logger.info(
                 "%s: polled in %.1fs on %s: %d pages (%d not modified), %d new articles, "
-                "%d alerts%s",
+                "%d alerts%s%s",
                 self.name,
                 status.last_duration,
                 self.result.live_domain,
@@ -116,6 +133,7 @@ class OutletPoll:
                 self.not_modified,
                 self.result.articles,
                 self.result.alerts,
+                self._left_note(),
                 f"; errors: {errors}" if errors else "",
             )
         else:
@@ -126,3 +144,12 @@ class OutletPoll:
                 f"; errors: {errors}" if errors else "",
                 extra={"outlet": self.name},
             )
+
+    def _left_note(self) -> str:
+        """Part of the poll's log line: what the article cap left for the next poll, if any."""
+        if not self.articles_left:
+            return ""
+        return (
+            f", {self.articles_left} articles left for the next poll "
+            f"(crawl.max_articles_per_poll: {self.max_articles})"
+        )

@@ -3,13 +3,22 @@ against the local multi-host server."""
 
 from __future__ import annotations
 
+import time
 from collections import Counter
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from tests.e2e import PALMYRA, PRIMARY, config_text, run_newswatch, write_config
-from tests.support.outlet_site import OutletSite, _sitemap_index
+from tests.support.outlet_site import (
+    FixtureArticle,
+    OutletSite,
+    _rss,
+    _sitemap_index,
+    render_article,
+)
 from tests.support.smtp import SmtpSink
 from tests.support.web import MultiHostServer
 from tests.support.webhook import WebhookReceiver
@@ -63,3 +72,50 @@ def test_sitemap_cycles_and_deep_chains_are_read_once_and_the_poll_ends(
         f"pressdesk: sitemap http://{PRIMARY}/deep/6.xml skipped: "
         "nested deeper than 5 sitemaps" in log
     ), log
+
+
+def test_article_fetches_per_poll_are_capped_newest_first_and_the_rest_left_for_next_poll(
+    tmp_path: Path, web: MultiHostServer, smtp: SmtpSink, webhook: WebhookReceiver
+) -> None:
+    now = datetime.now(UTC)
+    newest = replace(PALMYRA, published=now - timedelta(minutes=1))
+    items = [newest] + [
+        FixtureArticle(
+            path=f"/Detail/2026/11/27/filler-{n}.html",
+            title=f"Filler {n}",
+            paragraphs=["Wheat prices were steady on Thursday."],
+            published=now - timedelta(minutes=10 + n),
+        )
+        for n in range(1_999)
+    ]
+    web.site(PRIMARY).add(
+        "/rss.xml", _rss(PRIMARY, items[::-1]), "application/rss+xml"
+    )  # oldest first
+    for article in items:
+        page = render_article(article, f"http://{PRIMARY}{article.path}")
+        web.site(PRIMARY).add(article.path, page)
+    config = config_text(None, smtp, webhook, domains=[PRIMARY]).replace(
+        "timeout: 5s", "timeout: 5s\n          max_articles_per_poll: 50"
+    )
+    write_config(tmp_path, config)
+
+    started = time.monotonic()
+    result = run_newswatch("run", "--once", cwd=tmp_path, web=web, timeout=60)
+
+    assert result.code == 0, result.stderr
+    assert time.monotonic() - started < 30
+    fetched = [r.path for r in web.requests if r.path.startswith("/Detail/")]
+    assert len(fetched) == 50
+    assert set(fetched) == {a.path for a in items[:50]}  # the newest 50
+    assert "1950 articles left for the next poll (crawl.max_articles_per_poll: 50)" in (
+        result.stderr
+    ), result.stderr
+    [post] = webhook.wait_for(1)
+    assert post.json()["article"]["url"] == f"http://{PRIMARY}{newest.path}"
+
+    web.clear_log()  # the next poll goes on with the 50 newest of those left unseen
+    second = run_newswatch("run", "--once", cwd=tmp_path, web=web, timeout=60)
+    assert second.code == 0, second.stderr
+    fetched = [r.path for r in web.requests if r.path.startswith("/Detail/")]
+    assert set(fetched) == {a.path for a in items[50:100]}
+    assert "1900 articles left for the next poll" in second.stderr
