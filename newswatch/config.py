@@ -112,6 +112,8 @@ class CrawlSettings(_Model):
     # article fetches per outlet per poll, newest first: a feed of 100,000 items must not make
     # one poll endless; what is left stays unseen and is fetched by the next polls
     max_articles_per_poll: int = Field(default=500, ge=1)
+    # a poll still running after this is cut short: what it found counts, the rest is dropped
+    poll_timeout: Duration = timedelta(minutes=10)
 
 
 class Outlet(_Model):

@@ -59,6 +59,7 @@ class OutletStatus:
     alerts: int = 0
     errors: dict[str, int] = field(default_factory=dict)  # by kind, last crawl
     reachable: bool = True
+    cut_short: str | None = None  # why the last crawl ended before its last answer
 
     def health(self, domain: str) -> DomainHealth:
         return self.domains.setdefault(domain, DomainHealth())
@@ -141,4 +142,5 @@ class OutletStatus:
             alerts=int(data.get("alerts", 0)),
             errors=dict(data.get("errors") or {}),
             reachable=bool(data.get("reachable", True)),
+            cut_short=data.get("cut_short"),
         )

@@ -30,7 +30,7 @@ from twisted.internet.defer import Deferred
 from alerts.delivery import ChannelSender, DeliveryWorker
 from alerts.intake import AlertIntake
 from alerts.render import Renderer
-from newswatch.config import Config, LoadedConfig, Outlet
+from newswatch.config import Config, LoadedConfig
 from newswatch.errors import NewswatchError
 from newswatch.redact import protect_logs
 from newswatch.store import open_store
@@ -47,11 +47,6 @@ GRACE = 30.0  # seconds in-flight polls and deliveries get to finish on SIGTERM
 DELIVERY_EVERY = 5.0  # seconds between delivery runs
 MISFIRE_GRACE = 60  # seconds a late tick may still run (after a pause or a busy moment)
 ROBOTS_REFRESH = 24 * 3600.0  # Scrapy keeps each robots.txt for the engine's life: re-read daily
-
-
-def _poll_deadline(outlet: Outlet) -> float:
-    """A poll still running after this is hung: abandoned, and the next tick starts afresh."""
-    return max(300.0, 3 * outlet.interval.total_seconds())
 
 
 @dataclass(frozen=True)
@@ -211,19 +206,9 @@ class Service:
     def _start_poll(self, name: str) -> None:
         if self.stopping or name not in self.config.outlets:
             return
-        running = self.in_flight.get(name)
-        if running is not None:
-            poll, started = running
-            if time.monotonic() - started < _poll_deadline(self.config.outlets[name]):
-                logger.debug("%s: previous poll still running; tick skipped", name)
-                return
-            logger.error(
-                "%s: poll hung for %.0fs; abandoned",
-                name,
-                time.monotonic() - started,
-                extra={"outlet": name},
-            )
-            self.spider.end_poll(poll)
+        if name in self.in_flight:  # a poll ends by crawl.poll_timeout at the latest
+            logger.debug("%s: previous poll still running; tick skipped", name)
+            return
         try:
             poll = self.spider.poll(name)
         except Exception:
@@ -236,7 +221,8 @@ class Service:
         if current is not None and current[0] is poll:
             del self.in_flight[poll.name]
         result, m = poll.result, self.metrics
-        m.polls.labels(poll.name, "ok" if result.reachable else "unreachable").inc()
+        outcome = "cut_short" if result.cut_short else "ok" if result.reachable else "unreachable"
+        m.polls.labels(poll.name, outcome).inc()
         m.pages.labels(poll.name).inc(result.pages)
         m.articles.labels(poll.name).inc(result.articles)
         m.alerts.labels(poll.name).inc(result.alerts)
@@ -325,6 +311,8 @@ class Service:
                 "grace period over with %d polls in flight; their outlets are polled again on start",
                 len(self.in_flight),
             )
+        for poll, _ in list(self.in_flight.values()):  # logged as cut short, not as polled
+            self.spider.end_poll(poll, "the service is stopping")
         self.crawler.stop()
 
     def _crawler_stopped(self, result: Any) -> None:

@@ -36,6 +36,7 @@ def render_status(config: Config, store: Store, now: datetime | None = None) -> 
         )
         lines.append(
             f"    last crawl: {status.pages} pages, {status.articles} articles, {status.alerts} alerts"
+            + (f", CUT SHORT ({status.cut_short})" if status.cut_short else "")
         )
         for domain in outlet.domains:
             health = status.health(domain)

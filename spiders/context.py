@@ -23,6 +23,7 @@ class OutletResult:
     articles: int = 0  # new or updated articles fetched
     alerts: int = 0
     errors: dict[str, int] = field(default_factory=dict)
+    cut_short: str | None = None  # why the poll ended before its last answer, if it did
 
 
 @dataclass

@@ -103,6 +103,7 @@ class NewsSpider(scrapy.Spider):
         self.on_poll_finished = on_poll_finished
         self.polls: dict[str, OutletPoll] = {}  # in flight, by poll key
         self._poll_numbers = itertools.count(1)
+        self._deadlines: dict[str, Any] = {}  # poll key -> its crawl.poll_timeout call
         # No allowed_domains: every link is checked against its own outlet's domains in
         # _follow, and redirects by MirrorFailoverMiddleware, which also holds after a reload.
         self._article_patterns: dict[str, re.Pattern[str]] = {}
@@ -153,6 +154,9 @@ class NewsSpider(scrapy.Spider):
         poll = OutletPoll(name, outlet, status, crawl.mirror_cooldown, crawl.max_articles_per_poll)
         poll.key = f"{name}#{next(self._poll_numbers)}"
         self.polls[poll.key] = poll
+        self._deadlines[poll.key] = self._reactor().callLater(
+            crawl.poll_timeout.total_seconds(), self._expire, poll.key
+        )
         self.context.results[name] = poll.result
         requests = [self._listing(poll, loc, self.parse_feed) for loc in outlet.feeds]
         sitemaps = (self._sitemap(poll, loc, level=1) for loc in outlet.sitemaps)
@@ -163,20 +167,40 @@ class NewsSpider(scrapy.Spider):
         return requests
 
     def closed(self, reason: str) -> None:
-        for poll in list(self.polls.values()):
-            self.end_poll(poll)
+        for poll in list(self.polls.values()):  # still waiting for answers: cut short
+            self.end_poll(poll, f"the crawl stopped: {reason}")
         if self._reader is not None:
             self._reader.close()
 
-    def end_poll(self, poll: OutletPoll) -> None:
-        """Write what the poll learned; late answers to its requests are then ignored."""
+    def end_poll(self, poll: OutletPoll, cut_short: str | None = None) -> None:
+        """Write what the poll learned; late answers to its requests are then ignored.
+
+        ``cut_short`` says why a poll ends before its last answer (see ``OutletPoll.finish``).
+        """
         self.polls.pop(poll.key, None)
+        deadline = self._deadlines.pop(poll.key, None)
+        if deadline is not None and deadline.active():
+            deadline.cancel()
         try:
             self.crawler.signals.send_catch_log(poll_ending, poll=poll)
-            poll.finish(self.context.store)  # may raise StoreError: the store is down right now
+            poll.finish(self.context.store, cut_short)  # may raise StoreError: the store is down
         finally:
             if self.on_poll_finished is not None:
                 self.on_poll_finished(poll)
+
+    def _expire(self, key: str) -> None:
+        """A poll's deadline: whatever keeps it going (a slow or endless site), it ends now."""
+        self._deadlines.pop(key, None)
+        poll = self.polls.get(key)
+        if poll is not None:
+            timeout = self.context.config.crawl.poll_timeout
+            self.end_poll(poll, f"still running after crawl.poll_timeout {timeout}")
+
+    @staticmethod
+    def _reactor() -> Any:
+        from twisted.internet import reactor
+
+        return reactor
 
     def poll_for(self, request: scrapy.Request) -> OutletPoll | None:
         return self.polls.get(request.meta.get("poll", ""))

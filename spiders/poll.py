@@ -103,12 +103,19 @@ class OutletPoll:
     def count_error(self, kind: str) -> None:
         self.result.errors[kind] = self.result.errors.get(kind, 0) + 1
 
-    def finish(self, store: Store) -> None:
-        """Remember what this poll learned; log one line an operator can read at a glance."""
+    def finish(self, store: Store, cut_short: str | None = None) -> None:
+        """Remember what this poll learned; log one line an operator can read at a glance.
+
+        ``cut_short``: why the poll ends before its last answer (its deadline passed, the crawl
+        is stopping). Such a poll must not read as complete: what it found counts, and the log,
+        ``status`` and the metrics say it was cut short.
+        """
         if self.finished:
             return
         self.finished = True
+        self.result.cut_short = cut_short
         status = self.status
+        status.cut_short = cut_short
         status.record_crawl(self.answered, self.failed, self.cooldown, datetime.now(UTC))
         if self.result.reachable:
             status.live_domain = self.result.live_domain
@@ -122,7 +129,21 @@ class OutletPoll:
         status.reachable = self.result.reachable
         store.save_outlet_status(self.name, status.to_json())
         errors = ", ".join(f"{kind}: {n}" for kind, n in sorted(self.result.errors.items()))
-        if self.result.reachable:
+        if cut_short:
+            logger.warning(
+                "%s: poll cut short after %.1fs (%s): %d pages, %d new articles, %d alerts so "
+                "far; %d requests unanswered%s",
+                self.name,
+                status.last_duration,
+                cut_short,
+                self.result.pages,
+                self.result.articles,
+                self.result.alerts,
+                max(0, self.outstanding),
+                f"; errors: {errors}" if errors else "",
+                extra={"outlet": self.name},
+            )
+        elif self.result.reachable:
             logger.info(
                 "%s: polled in %.1fs on %s: %d pages (%d not modified), %d new articles, "
                 "%d alerts%s%s",

@@ -119,3 +119,38 @@ def test_article_fetches_per_poll_are_capped_newest_first_and_the_rest_left_for_
     fetched = [r.path for r in web.requests if r.path.startswith("/Detail/")]
     assert set(fetched) == {a.path for a in items[50:100]}
     assert "1900 articles left for the next poll" in second.stderr
+
+
+def slow_outlet(web: MultiHostServer, articles: int) -> OutletSite:
+    site = OutletSite(web, [PRIMARY])
+    for n in range(articles):
+        site.add_article(
+            replace(PALMYRA, path=f"/Detail/2026/11/29/slow-{n}.html", title=f"Palmyra {n}")
+        )
+    return site
+
+
+def test_a_poll_past_its_deadline_is_cut_short_and_says_so(
+    tmp_path: Path, web: MultiHostServer, smtp: SmtpSink, webhook: WebhookReceiver
+) -> None:
+    slow_outlet(web, 20)
+    web.site(PRIMARY).delay = 1.0  # every answer takes a second: robots, feed, 20 articles
+    config = config_text(None, smtp, webhook, domains=[PRIMARY]).replace(
+        "          timeout: 5s\n", "          timeout: 5s\n          poll_timeout: 3s\n"
+    )
+    write_config(tmp_path, config)
+    started = time.monotonic()
+    result = run_newswatch("run", "--once", cwd=tmp_path, web=web, timeout=90)
+    assert time.monotonic() - started < 60
+    assert result.code == 0, result.stderr
+    assert "pressdesk: poll cut short after 3." in result.stderr
+    assert "(still running after crawl.poll_timeout 0:00:03)" in result.stderr
+    assert "pressdesk: polled in" not in result.stderr  # it does not read as complete
+    status = run_newswatch("status", cwd=tmp_path)
+    assert "CUT SHORT (still running after crawl.poll_timeout 0:00:03)" in status.stdout
+
+    web.site(PRIMARY).delay = 0.0  # the next poll finds what this one did not reach
+    again = run_newswatch("run", "--once", cwd=tmp_path, web=web)
+    assert again.code == 0 and "pressdesk: polled in" in again.stderr
+    assert "CUT SHORT" not in run_newswatch("status", cwd=tmp_path).stdout
+    assert len({p.headers["x-newswatch-id"] for p in webhook.posts}) == len(webhook.posts)

@@ -247,6 +247,28 @@ def test_a_reload_during_a_slow_delivery_neither_waits_for_it_nor_stalls_the_cra
     assert "Traceback" not in log.read_text()
 
 
+def test_sigterm_in_the_middle_of_a_poll_says_the_poll_was_cut_short(
+    tmp_path: Path, web: MultiHostServer, smtp: SmtpSink, webhook: WebhookReceiver
+) -> None:
+    OutletSite(web, [PRIMARY, MIRROR]).add_article(PALMYRA)
+    OutletSite(web, [SECOND]).publish()
+    for domain in (PRIMARY, MIRROR):  # the poll waits on the outlet past the 30 s grace
+        web.site(domain).delay = 60.0
+    config = service_config(smtp, webhook, free_port()).replace("timeout: 5s", "timeout: 10s")
+    write_config(tmp_path, config)
+    log = tmp_path / "service.log"
+    with running_service(tmp_path, web) as process:
+        wait_until(lambda: any(r.host == PRIMARY for r in web.requests), 30, "the poll")
+        process.send_signal(signal.SIGTERM)
+        # the grace, then Scrapy's engine waits for the requests still in flight to time out
+        assert process.wait(timeout=120) == 0
+    text = log.read_text()
+    assert "pressdesk: poll cut short after" in text
+    assert "(the service is stopping)" in text
+    assert "pressdesk: polled in" not in text  # the poll does not read as complete
+    assert "Traceback" not in text
+
+
 def _envelope_items(body: bytes, encoding: str) -> list[dict[str, object]]:
     if encoding == "gzip":
         body = gzip.decompress(body)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from email.utils import formatdate, parsedate_to_datetime
@@ -116,6 +117,7 @@ class Site:
         self._lock = threading.Lock()
         self._resources: dict[str, Resource] = {}
         self._mode: SiteMode = "up"
+        self.delay = 0.0  # seconds before each answer: a slow site
 
     @property
     def mode(self) -> SiteMode:
@@ -293,6 +295,8 @@ class _Handler(BaseHTTPRequestHandler):
         if site is None:
             self._short(502, "unknown host")
             return
+        if site.delay:
+            time.sleep(site.delay)
         mode = site.mode
         if mode == "refuse":
             # Looks, through a proxy, like a host refusing connections: no bytes at all.
