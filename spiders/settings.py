@@ -35,6 +35,9 @@ def scrapy_settings(crawl: CrawlSettings) -> dict[str, Any]:
         "LOG_INSTALL_ROOT_HANDLER": False,  # newswatch.logs owns the output
         "DEFAULT_DROPITEM_LOG_LEVEL": "DEBUG",  # seen / too old are routine; stats count them
         "DOWNLOADER_MIDDLEWARES": {
+            # first of all (before offsite 50 and robots.txt 100): every request and redirect
+            # hop, robots.txt included, is checked against internal addresses and odd ports
+            "spiders.egress.EgressMiddleware": 40,
             # before robots.txt (100) is consulted: a redirect out of the outlet goes nowhere
             "spiders.failover.OutletBoundaryMiddleware": 60,
             # after the retry middleware (550) on the way back: a mirror is tried before a retry
