@@ -26,6 +26,8 @@ from scrapy import signals
 from scrapy.exceptions import DontCloseSpider, IgnoreRequest
 from scrapy.http import HtmlResponse, Response
 from scrapy.linkextractors import LinkExtractor
+from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet import threads
 from twisted.python.failure import Failure
 
 from newswatch.article import Article, is_unseen
@@ -36,6 +38,7 @@ from spiders.analysis import PageReader, default_workers
 from spiders.context import CrawlContext
 from spiders.discovery import DiscoveredLink, Discovery, read_feed, read_sitemap
 from spiders.poll import OutletPoll
+from spiders.sizes import is_too_large
 
 __all__ = ["ArticleItem", "NewsSpider", "poll_ending"]
 
@@ -49,7 +52,8 @@ poll_ending = object()
 # deeper chain is broken or hostile, and reading it could keep a poll going for ever.
 MAX_SITEMAP_LEVELS = 5
 
-Callback = Callable[[Response], Iterator[Any]]
+Callback = Callable[[Response], Iterator[Any]] | Callable[[Response], AsyncIterator[Any]]
+_LISTING_KINDS = {"parse_feed": "feed", "parse_sitemap": "sitemap", "parse_page": "page"}
 PollFinished = Callable[[OutletPoll], None]
 
 
@@ -226,7 +230,11 @@ class NewsSpider(scrapy.Spider):
         self, poll: OutletPoll, location: str, callback: Callback, conditional: bool = True
     ) -> scrapy.Request:
         outlet = poll.outlet
-        meta: dict[str, Any] = {"poll": poll.key, "resource": f"{poll.name} {location}"}
+        meta: dict[str, Any] = {
+            "poll": poll.key,
+            "resource": f"{poll.name} {location}",
+            "listing": _LISTING_KINDS.get(getattr(callback, "__name__", ""), "page"),
+        }
         if location.startswith("/"):
             url = f"{outlet.scheme}://{poll.live_domain}{location}"
         elif outlet_host(location, outlet.domains):
@@ -274,20 +282,56 @@ class NewsSpider(scrapy.Spider):
         self._report(poll, response, found, "feed", "RSS/Atom feed")
         yield from self._follow(poll, found.links)
 
-    @_within_poll
-    def parse_sitemap(self, poll: OutletPoll, response: Response) -> Iterator[scrapy.Request]:
-        if self._unchanged(poll, response):
-            return
-        found = read_sitemap(response.body, response.url)
-        self._report(poll, response, found, "sitemap", "sitemap")
-        level = response.meta.get("sitemap_level", 1)
+    async def parse_sitemap(self, response: Response) -> AsyncIterator[scrapy.Request]:
+        poll = self.poll_for(response.request) if response.request else None
+        if poll is None:
+            return  # the poll was abandoned as hung
+        try:
+            if self._unchanged(poll, response):
+                return
+            # A sitemap of 50 MB takes seconds to read: off the reactor thread, so downloads and
+            # timeouts go on meanwhile (the poll's other requests must not time out waiting).
+            found = await maybe_deferred_to_future(
+                threads.deferToThread(self._read_sitemap, poll, response)
+            )
+            if poll.key not in self.polls:
+                return  # it ended (its deadline passed) while the sitemap was read
+            for request in self._sitemap_links(poll, response, found):
+                yield request
+        finally:
+            self._done(poll)
+
+    def _read_sitemap(self, poll: OutletPoll, response: Response) -> Discovery:
         oldest = datetime.now(UTC) - self.context.config.max_age
+
+        def recent(link: DiscoveredLink) -> bool:  # older than max_age: it could never alert
+            moment = link.published or link.updated
+            return moment is None or moment >= oldest
+
+        # read as a stream; old entries are dropped as they are read, so are never held
+        return read_sitemap(response.body, response.url, keep=recent)
+
+    def _sitemap_links(
+        self, poll: OutletPoll, response: Response, found: Discovery
+    ) -> Iterator[scrapy.Request]:
+        if found.skipped:
+            self._stat("newswatch/sitemap_entries_too_old", found.skipped)
+        if found.too_large:
+            poll.count_error("sitemap_too_large")
+            self._stat("newswatch/sitemaps_too_large")
+            logger.warning(
+                "%s: sitemap %s read only in part: %s (the limit of one sitemap); "
+                "using the %d links read so far",
+                poll.name,
+                response.url,
+                found.too_large,
+                len(found.links),
+            )
+        else:
+            self._report(poll, response, found, "sitemap", "sitemap")
+        level = response.meta.get("sitemap_level", 1)
         articles: list[DiscoveredLink] = []
         for link in found.links:
-            moment = link.published or link.updated
-            if moment is not None and moment < oldest:
-                self._stat("newswatch/sitemap_entries_too_old")
-                continue  # older than max_age: it could never alert
             if not link.is_sitemap:
                 articles.append(link)
             elif outlet_host(link.url, poll.outlet.domains):
@@ -327,6 +371,7 @@ class NewsSpider(scrapy.Spider):
             return None
         request = self._listing(poll, location, self.parse_sitemap)
         request.meta["sitemap_level"] = level
+        request.meta["stream_gzip"] = True  # kept compressed: read_sitemap gunzips it as a stream
         return request
 
     @staticmethod
@@ -472,6 +517,9 @@ class NewsSpider(scrapy.Spider):
         if poll is None or request is None:
             return
         try:
+            if failure.value is not None and is_too_large(failure.value):
+                self._too_large(poll, request)
+                return
             if failure.check(IgnoreRequest):
                 return  # robots.txt or offsite: decided, not failed
             if not request.meta.get("failure_counted"):
@@ -484,6 +532,26 @@ class NewsSpider(scrapy.Spider):
             )
         finally:
             self._done(poll)
+
+    def _too_large(self, poll: OutletPoll, request: scrapy.Request) -> None:
+        """A body over crawl.max_page_size: an error of that URL, not of the outlet's domain.
+
+        The domain answered (it sent the headers, or the start of the body), so it counts as
+        up and no mirror is tried: the same file is as large there.
+        """
+        kind = request.meta.get("listing") or ("article" if "canonical" in request.meta else "page")
+        host = outlet_host(request.url, poll.outlet.domains)
+        if host is not None:
+            poll.domain_answered(host)
+        poll.count_error(f"{kind}_too_large")
+        self._stat(f"newswatch/{kind}s_too_large")
+        logger.warning(
+            "%s: %s failed: %s too large: over crawl.max_page_size (%d bytes)",
+            poll.name,
+            request.url,
+            kind,
+            self.context.config.crawl.max_page_size,
+        )
 
     def _stat(self, key: str, count: int = 1) -> None:
         if self.crawler.stats:

@@ -42,6 +42,10 @@ def scrapy_settings(crawl: CrawlSettings) -> dict[str, Any]:
             "spiders.failover.OutletBoundaryMiddleware": 60,
             # after the retry middleware (550) on the way back: a mirror is tried before a retry
             "spiders.failover.MirrorFailoverMiddleware": 560,
+            # Scrapy's own, except that a body over DOWNLOAD_MAXSIZE once decompressed is a
+            # counted "too large" error, and sitemaps stay compressed (read as a stream)
+            "scrapy.downloadermiddlewares.httpcompression.HttpCompressionMiddleware": None,
+            "spiders.sizes.BoundedCompressionMiddleware": 590,
         },
         "ITEM_PIPELINES": {"spiders.pipelines.AlertPipeline": 300},
     }

@@ -124,6 +124,51 @@ def test_sitemap_forms() -> None:
     assert read_sitemap(b"\x1f\x8b broken gzip", "http://a.test/s.gz").problem
 
 
+def _urlset(count: int, start: int = 0) -> bytes:
+    entries = "".join(f"<url><loc>/a/{n}</loc></url>\n" for n in range(start, start + count))
+    return (
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">' + entries + "</urlset>"
+    ).encode()
+
+
+def test_sitemaps_are_read_as_a_stream_within_their_bounds() -> None:
+    body = _urlset(10_000)  # ~290 KB, gzip and plain alike
+    for form in (
+        body,
+        gzip.compress(body),
+        gzip.compress(body[:1000]) + gzip.compress(body[1000:]),
+    ):
+        whole = read_sitemap(form, "http://a.test/s.xml")
+        assert len(whole.links) == 10_000 and whole.too_large is None and whole.problem is None
+        assert whole.links[9_999].url == "http://a.test/a/9999"
+
+    # past the decompressed-bytes bound: the links read so far, and why it stopped
+    part = read_sitemap(gzip.compress(body), "http://a.test/s.xml", max_bytes=100_000)
+    assert part.too_large == f"larger than {100_000 / 1048576:g} MB uncompressed"
+    assert 3_000 < len(part.links) < 3_600 and part.problem == part.too_large
+    assert [link.url for link in part.links[:2]] == ["http://a.test/a/0", "http://a.test/a/1"]
+
+    # past the bound on links kept; links the caller's filter drops do not count
+    capped = read_sitemap(body, "http://a.test/s.xml", max_links=100)
+    assert len(capped.links) == 100 and capped.too_large == "more than 100 links kept"
+    odd = read_sitemap(
+        body, "http://a.test/s.xml", max_links=5_000, keep=lambda link: link.url[-1] in "13579"
+    )
+    assert len(odd.links) == 5_000 and odd.too_large is None and odd.skipped == 5_000
+
+    text = b"".join(f"http://a.test/t/{n}\n".encode() for n in range(1_000))
+    assert len(read_sitemap(gzip.compress(text), "http://a.test/s.txt").links) == 1_000
+    assert read_sitemap(gzip.compress(text), "http://a.test/s", max_links=10).too_large
+
+    zipped = gzip.compress(body)
+    truncated = read_sitemap(zipped[: len(zipped) // 2], "http://a.test/s.xml")
+    assert truncated.links and truncated.problem and "cannot decompress" in truncated.problem
+    assert read_sitemap(b"<html><body/></html>", "http://a.test/s").problem == (
+        "not a sitemap (root element <html>)"
+    )
+    assert read_sitemap(b"  \n", "http://a.test/s").problem == "sitemap is empty"
+
+
 # --- the shared corpus of real and conformance feeds and sitemaps -----------------------------
 
 
