@@ -171,3 +171,26 @@ def test_an_oversized_feed_is_a_counted_feed_error_not_an_unreachable_outlet(
     assert post.json()["article"]["url"] == f"http://{PRIMARY}{PALMYRA.path}"
     status = run_newswatch("status", cwd=tmp_path)
     assert "feed_too_large" in status.stdout, status.stdout
+
+
+def test_an_outlet_whose_only_feed_is_oversized_is_not_reported_unreachable(
+    tmp_path: Path, web: MultiHostServer, smtp: SmtpSink, webhook: WebhookReceiver
+) -> None:
+    OutletSite(web, [PRIMARY])
+    web.site(PRIMARY).add("/rss.xml", huge_feed(2_000), "application/rss+xml")
+    config = (
+        config_text(None, smtp, webhook, domains=[PRIMARY, "mirror.pressdesk.test"])
+        .replace("timeout: 5s", "timeout: 5s\n          max_page_size: 100KB")
+        .replace("            pages: [/]\n", "")
+    )
+    write_config(tmp_path, config)
+
+    result = run_newswatch("run", "--once", cwd=tmp_path, web=web, timeout=60)
+
+    log = result.stderr
+    assert result.code == 0, log
+    assert "feed too large: over crawl.max_page_size (100000 bytes)" in log, log
+    assert "unreachable" not in log and "pressdesk: polled in" in log, log
+    assert not web.requests_for("mirror.pressdesk.test")
+    status = run_newswatch("status", cwd=tmp_path)
+    assert "feed_too_large" in status.stdout and "unreachable" not in status.stdout.lower()
