@@ -222,6 +222,17 @@ def _crawl_and_deliver(loaded: LoadedConfig, outlets: list[str]) -> int:
     store = _store(loaded)
     try:
         results = crawl_once(config, store, outlets)
+        failed = [result for result in results.values() if result.store_failures]
+        if failed:
+            # Deliveries could not be recorded: sending now risks sending twice. The alerts
+            # stored before the failure stay queued for the next run.
+            print(
+                f"newswatch: the store failed during the run, nothing delivered: "
+                f"{failed[0].store_error} ({sum(r.store_failures for r in failed)} failed "
+                "writes; what was not saved is tried again on the next run)",
+                file=sys.stderr,
+            )
+            return EXIT_FAILED
         sender = ChannelSender(config, Renderer.for_config(config))
         report = DeliveryWorker(store, sender, outbox_consumer()).run_once(ignore_schedule=True)
         logger.info(
@@ -237,8 +248,10 @@ def _crawl_and_deliver(loaded: LoadedConfig, outlets: list[str]) -> int:
 
 
 def _crawl_exit_code(results: dict[str, OutletResult]) -> int:
-    """1 when an outlet was unreachable on every domain (each already logged as an error)."""
-    return EXIT_FAILED if any(not result.reachable for result in results.values()) else EXIT_OK
+    """1 when an outlet was unreachable on every domain or the store failed (each already logged
+    as an error)."""
+    failed = any(not result.reachable or result.store_failures for result in results.values())
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def _status(args: argparse.Namespace) -> int:

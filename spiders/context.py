@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import TextIO
 
 from alerts.intake import AlertIntake
 from newswatch.config import Config
+from newswatch.errors import StoreError
 from newswatch.store import Store
 
 __all__ = ["CrawlContext", "OutletResult"]
+
+logger = logging.getLogger("newswatch.crawl")
 
 
 @dataclass
@@ -24,6 +28,8 @@ class OutletResult:
     alerts: int = 0
     errors: dict[str, int] = field(default_factory=dict)
     cut_short: str | None = None  # why the poll ended before its last answer, if it did
+    store_failures: int = 0  # writes the store refused (disk full, read-only, Redis refused)
+    store_error: str | None = None  # the first of them, as the store said it
 
 
 @dataclass
@@ -34,3 +40,23 @@ class CrawlContext:
     dry_run: bool = False
     dry_run_output: TextIO | None = None  # where --dry-run prints the alerts it would send
     results: dict[str, OutletResult] = field(default_factory=dict)
+
+    def store_failed(self, outlet: str, error: StoreError, lost: str) -> None:
+        """A store failure while polling ``outlet``: the first of the poll is logged in one line
+        (what failed, what it cost), the rest only counted, so a full disk does not log once per
+        article. ``lost`` says what was not saved; nothing is marked seen that was not handled,
+        so the next run tries it again."""
+        result = self.results.get(outlet)
+        if result is not None:
+            result.store_failures += 1
+            if result.store_failures > 1:
+                return
+            result.store_error = str(error)
+        logger.error(
+            "%s: %s; %s, tried again on the next run (further store failures of this poll are "
+            "counted, not logged)",
+            outlet,
+            error,
+            lost,
+            extra={"outlet": outlet},
+        )

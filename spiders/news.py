@@ -32,6 +32,7 @@ from twisted.python.failure import Failure
 
 from newswatch.article import Article, is_unseen
 from newswatch.config import Config
+from newswatch.errors import StoreError
 from newswatch.health import OutletStatus
 from newswatch.identity import canonical_url, outlet_host, same_path_on
 from spiders.analysis import PageReader, default_workers
@@ -67,6 +68,9 @@ class ArticleItem:
     # canonical URL, the pipeline must look that one up (another copy may have been read).
     checked_unseen: bool = False
 
+    def __repr__(self) -> str:  # Scrapy logs the items it drops: never the article's text
+        return f"ArticleItem({self.article.outlet} {self.article.url})"
+
 
 def _within_poll(
     callback: Callable[[NewsSpider, OutletPoll, Response], Iterator[Any]],
@@ -83,6 +87,8 @@ def _within_poll(
             return
         try:
             yield from callback(spider, poll, response)
+        except StoreError as exc:
+            spider.context.store_failed(poll.name, exc, f"{response.url} was not read through")
         finally:
             spider._done(poll)
 
@@ -187,7 +193,9 @@ class NewsSpider(scrapy.Spider):
             deadline.cancel()
         try:
             self.crawler.signals.send_catch_log(poll_ending, poll=poll)
-            poll.finish(self.context.store, cut_short)  # may raise StoreError: the store is down
+            poll.finish(self.context.store, cut_short)
+        except StoreError as exc:
+            self.context.store_failed(poll.name, exc, "the poll's outlet status was not saved")
         finally:
             if self.on_poll_finished is not None:
                 self.on_poll_finished(poll)

@@ -8,7 +8,6 @@ for up to :data:`MARKS_PER_WRITE` articles) and, at the latest, when their poll 
 
 from __future__ import annotations
 
-import contextlib
 from typing import TYPE_CHECKING, Self
 
 from scrapy import signals
@@ -24,7 +23,7 @@ if TYPE_CHECKING:
 
     from spiders.news import ArticleItem, NewsSpider
 
-__all__ = ["MARKS_PER_WRITE", "AlertPipeline", "AlreadySeen", "TooOld"]
+__all__ = ["MARKS_PER_WRITE", "AlertPipeline", "AlreadySeen", "StoreFailed", "TooOld"]
 
 MARKS_PER_WRITE = 100
 
@@ -35,6 +34,15 @@ class AlreadySeen(DropItem):
 
 class TooOld(DropItem):
     """Published before max_age: remembered, never alerted."""
+
+
+class StoreFailed(DropItem):
+    """The store refused a write while the article was handled: its claims, alerts and outbox
+    entries were rolled back together and it is not marked seen, so the next run handles it
+    again. Logged once per poll by ``CrawlContext.store_failed``, not once per item."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, log_level="DEBUG")
 
 
 class AlertPipeline:
@@ -51,12 +59,19 @@ class AlertPipeline:
         return pipeline
 
     def save_marks(self, **_: object) -> None:
-        """Write the pending seen marks; on a store error they wait for the next write."""
+        """Write the pending seen marks; on a store error they wait for the next write (and
+        are lost with the process: their articles are read again, their claims keep them from
+        alerting twice)."""
         if not self._unsaved:
             return
         spider: NewsSpider = self.crawler.spider  # type: ignore[assignment]
         marks = [(outlet, url, version) for (outlet, url), version in self._unsaved.items()]
-        spider.context.store.mark_all_seen(marks)  # StoreError: logged by the signal's sender
+        try:
+            spider.context.store.mark_all_seen(marks)
+        except StoreError as exc:
+            for outlet in sorted({outlet for outlet, _ in self._unsaved}):
+                spider.context.store_failed(outlet, exc, "articles were not marked seen")
+            return
         self._unsaved.clear()
 
     def process_item(self, item: ArticleItem) -> ArticleItem:
@@ -64,6 +79,10 @@ class AlertPipeline:
         try:
             self._handle(spider, item.article, item.checked_unseen)
             return item
+        except StoreError as exc:
+            article = item.article
+            spider.context.store_failed(article.outlet, exc, f"{article.url} was not saved")
+            raise StoreFailed(f"store failed: {article.url}") from None
         finally:
             spider.item_done(item.poll)
 
@@ -85,8 +104,7 @@ class AlertPipeline:
         result.alerts += len(context.intake.admit(item))
         self._unsaved[item.outlet, item.url] = item.version
         if len(self._unsaved) >= MARKS_PER_WRITE:
-            with contextlib.suppress(StoreError):  # the store is down: the marks wait
-                self.save_marks()
+            self.save_marks()  # a store error is reported; the marks wait
         if too_old:
             raise TooOld(f"published {item.published:%Y-%m-%d}, older than max_age: {item.url}")
         return item

@@ -127,7 +127,6 @@ class OutletPoll:
         status.alerts = self.result.alerts
         status.errors = dict(self.result.errors)
         status.reachable = self.result.reachable
-        store.save_outlet_status(self.name, status.to_json())
         errors = ", ".join(f"{kind}: {n}" for kind, n in sorted(self.result.errors.items()))
         if cut_short:
             logger.warning(
@@ -165,6 +164,7 @@ class OutletPoll:
                 f"; errors: {errors}" if errors else "",
                 extra={"outlet": self.name},
             )
+        store.save_outlet_status(self.name, status.to_json())  # after the line: it may fail
 
     def _left_note(self) -> str:
         """Part of the poll's log line: what the article cap left for the next poll, if any."""

@@ -10,7 +10,10 @@ their answers alike, and the file small.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import resource
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -57,8 +60,11 @@ CREATE TABLE IF NOT EXISTS validators (
 
 
 class EmbeddedStore:
-    def __init__(self, connection: sqlite3.Connection, retention: timedelta) -> None:
+    def __init__(
+        self, connection: sqlite3.Connection, retention: timedelta, folder: Path | None = None
+    ) -> None:
         self.db = connection
+        self.folder = folder  # where the state file is: to tell why a write failed
         self.ttl = retention.total_seconds()
         self.db.executescript(_SCHEMA)
         self._add_columns(("outbox", "recipients TEXT"), ("dead", "recipients TEXT"))
@@ -75,7 +81,7 @@ class EmbeddedStore:
                 folder / "state.sqlite3", timeout=30, isolation_level=None, check_same_thread=False
             )
             connection.execute("PRAGMA journal_mode=WAL")
-            return cls(connection, retention)
+            return cls(connection, retention, folder)
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(f"cannot open the embedded store in {folder}/: {exc}") from None
 
@@ -433,17 +439,26 @@ class EmbeddedStore:
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
-        """One IMMEDIATE transaction: the write lock is taken up front, so steps cannot interleave."""
+        """One IMMEDIATE transaction: the write lock is taken up front, so steps cannot interleave.
+
+        A failure rolls back all of it. SQLite may have rolled back already (SQLITE_FULL, some I/O
+        errors): then there is nothing to roll back, and the error reported is the first one.
+        """
         try:
             self.db.execute("BEGIN IMMEDIATE")
             try:
                 yield
                 self.db.execute("COMMIT")
             except BaseException:
-                self.db.execute("ROLLBACK")
+                if self.db.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):  # the first error is the one to tell
+                        self.db.execute("ROLLBACK")
                 raise
         except sqlite3.Error as exc:
-            raise StoreError(f"embedded store failed: {exc}") from None
+            raise self._error(exc) from None
+
+    def _error(self, exc: sqlite3.Error) -> StoreError:
+        return StoreError(f"the embedded store failed: {_reason(exc, self.folder)}")
 
     def _add_columns(self, *columns: tuple[str, str]) -> None:
         """Columns added since a store's file was made (SQLite has no ADD COLUMN IF NOT EXISTS)."""
@@ -475,7 +490,54 @@ class EmbeddedStore:
         try:
             return self.db.execute(sql, params)
         except sqlite3.Error as exc:
-            raise StoreError(f"embedded store failed: {exc}") from None
+            raise self._error(exc) from None
+
+
+# SQLite's primary result codes an operator can act on, in words (the rest keep SQLite's text).
+_REASONS = {
+    "SQLITE_FULL": "disk full",
+    "SQLITE_READONLY": "read-only",
+    "SQLITE_CANTOPEN": "cannot open the state file",
+    "SQLITE_CORRUPT": "the state file is corrupt",
+    "SQLITE_NOTADB": "the state file is not a SQLite database",
+    "SQLITE_BUSY": "locked by another process",
+    "SQLITE_LOCKED": "locked by another process",
+    "SQLITE_IOERR": "disk I/O error",
+    "SQLITE_NOMEM": "out of memory",
+}
+
+
+def _reason(exc: sqlite3.Error, folder: Path | None) -> str:
+    """What failed, in words: ``disk full (database or disk is full)``."""
+    name = str(getattr(exc, "sqlite_errorname", "") or "")
+    reason = _REASONS.get("_".join(name.split("_")[:2]))
+    if reason is None:
+        return str(exc)
+    if name in ("SQLITE_FULL", "SQLITE_IOERR_WRITE") and folder is not None:
+        # SQLite says SQLITE_FULL only for ENOSPC; a file over the size limit (EFBIG) or a
+        # quota is a failed write to it: look at which it is.
+        reason = _why_writes_fail(folder) or reason
+    detail = str(exc)
+    return f"{reason} ({detail})" if detail and detail != reason else reason
+
+
+def _why_writes_fail(folder: Path) -> str | None:
+    try:
+        space = os.statvfs(folder)
+        sizes = [path.stat().st_size for path in folder.glob("state.sqlite3*")]
+    except OSError:
+        return None
+    if space.f_bavail * space.f_frsize < _FULL_BELOW:
+        return "disk full"
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if limit != resource.RLIM_INFINITY and max(sizes, default=0) + _FULL_BELOW > limit:
+        return (
+            f"disk full for this process: a state file reached its file size limit ({limit} bytes)"
+        )
+    return None
+
+
+_FULL_BELOW = 1 << 20  # free bytes under which a failed write is put down to a full disk
 
 
 def _marks(values: Sequence[object]) -> str:

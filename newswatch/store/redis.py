@@ -631,9 +631,9 @@ class RedisStore:
             self.client.xgroup_create(stream, GROUP, id="0", mkstream=True)
         except redis.ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
-                raise StoreError(f"Redis store failed: {exc}") from None
+                raise _store_error(exc) from None
         except redis.RedisError as exc:
-            raise StoreError(f"Redis store failed: {exc}") from None
+            raise _store_error(exc) from None
         self._groups.add(stream)
 
     def _drop(self, stream: str, channel: str, handle: str, alert_id: str) -> None:
@@ -702,7 +702,35 @@ class RedisStore:
         try:
             return method(*args, **kwargs)
         except redis.RedisError as exc:
-            raise StoreError(f"Redis store failed: {exc}") from None
+            raise _store_error(exc) from None
+
+
+# Replies with which a running Redis refuses writes: out of memory under ``maxmemory`` with
+# ``noeviction``, snapshots failing (``stop-writes-on-bgsave-error``), a read-only replica.
+# redis-py turns some into exception classes and drops their code from the text.
+_REFUSALS = ("OOM", "MISCONF", "READONLY", "NOREPLICAS")
+_REFUSAL_CLASSES = ((redis.OutOfMemoryError, "OOM"), (redis.ReadOnlyError, "READONLY"))
+
+
+def _store_error(exc: redis.RedisError) -> StoreError:
+    """One line that says what failed: ``Redis refused the write: OOM command not allowed …``."""
+    text = " ".join(str(exc).split())
+    if isinstance(exc, redis.ConnectionError):
+        return StoreError(f"Redis refused the connection: {text}")
+    if isinstance(exc, redis.TimeoutError):
+        return StoreError(f"Redis did not answer in time: {text}")
+    if isinstance(exc, redis.ResponseError):
+        # a pipeline's error names the command and its keys: only the reply matters here
+        _, found, reply = text.partition(" of pipeline caused error: ")
+        text = reply if found else text
+        for cls, code in _REFUSAL_CLASSES:
+            if isinstance(exc, cls) and not text.startswith(code):
+                return StoreError(f"Redis refused the write: {code} {text}")
+        for code in _REFUSALS:  # in a script the reply comes wrapped: "Error running script …"
+            at = text.find(code)
+            if at >= 0 and (at == 0 or not text[at - 1].isalnum()):
+                return StoreError(f"Redis refused the write: {text[at:]}")
+    return StoreError(f"Redis store failed: {text}")
 
 
 def _decoded_seen(found: Any) -> str | None:
