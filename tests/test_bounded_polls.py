@@ -150,6 +150,7 @@ def test_a_poll_past_its_deadline_is_cut_short_and_says_so(
     assert "CUT SHORT (still running after crawl.poll_timeout 0:00:03)" in status.stdout
 
     web.site(PRIMARY).delay = 0.0  # the next poll finds what this one did not reach
+    write_config(tmp_path, config.replace("poll_timeout: 3s", "poll_timeout: 2m"))
     again = run_newswatch("run", "--once", cwd=tmp_path, web=web)
     assert again.code == 0 and "pressdesk: polled in" in again.stderr
     assert "CUT SHORT" not in run_newswatch("status", cwd=tmp_path).stdout
