@@ -447,7 +447,7 @@ class NewsSpider(scrapy.Spider):
         granted = poll.take_articles(len(unseen))
         if granted < len(unseen):
             self._stat("newswatch/articles_left_for_next_poll", len(unseen) - granted)
-        for canonical, link in unseen[:granted]:
+        for rank, (canonical, link) in enumerate(unseen[:granted]):
             yield self._track(
                 poll,
                 scrapy.Request(
@@ -457,6 +457,9 @@ class NewsSpider(scrapy.Spider):
                     errback=self.on_error,
                     meta={"poll": poll.key, "canonical": canonical, "link": link},
                     dont_filter=True,
+                    # Scrapy's queues are last in, first out: without a priority the oldest
+                    # article would be fetched first. Below zero, so listings still go first.
+                    priority=-1 - rank,
                 ),
             )
 

@@ -107,6 +107,11 @@ def test_article_fetches_per_poll_are_capped_newest_first_and_the_rest_left_for_
     fetched = [r.path for r in web.requests if r.path.startswith("/Detail/")]
     assert len(fetched) == 50
     assert set(fetched) == {a.path for a in items[:50]}  # the newest 50
+    # fetched newest first too (give or take the few requests in flight at once)
+    assert fetched[0] == newest.path, fetched[:5]
+    assert sum(fetched.index(a.path) for a in items[:25]) < sum(
+        fetched.index(a.path) for a in items[25:50]
+    )
     assert "1950 articles left for the next poll (crawl.max_articles_per_poll: 50)" in (
         result.stderr
     ), result.stderr
