@@ -6,7 +6,7 @@ crawls it twice, first with a bare Scrapy spider, then with newswatch:
   site       each outlet ``outletNNNNN.bench.test`` has an RSS feed (``/rss.xml``) of
              ``--articles`` items, recent ``pubDate``s, linking to ``/news/K.html``: real article
              pages of the corpus (``articles/*.html``, cycled, real HTML). A share (``--share``,
-             spread evenly, no randomness) carries a watched term: the sentence ``INJECTED``
+             spread evenly over the outlets and over the positions in their feeds, no randomness) carries a watched term: the sentence ``INJECTED``
              (about Tadmur, i.e. Palmyra) is inserted as a paragraph right after the page's
              first body paragraph (the one that starts the human ``articleBody``; see
              ``inject`` for the pages where none is found). ``/robots.txt`` allows
@@ -192,6 +192,14 @@ def injected_at(index: int, share: Fraction) -> bool:
     return int((index + 1) * share) > int(index * share)
 
 
+def feed_position(outlet: int, n: int, articles: int) -> int:
+    """Where the share falls in each feed: a position that turns with the outlet, so the
+    pages carrying the term sit as often among an outlet's newest articles as among its
+    oldest. (Always the same position would put them all at the head or the tail of the
+    crawl, as one burst of judging, which real news does not do.)"""
+    return (n + outlet) % articles
+
+
 def build_site(
     root: Path, pages: list[CorpusPage], outlets: int, articles: int, share: Fraction
 ) -> Site:
@@ -208,7 +216,7 @@ def build_site(
             which = index % len(pages)
             page = pages[which]
             target = folder / "news" / f"{n}.html"
-            if injected_at(index, share):
+            if injected_at(i * articles + feed_position(i, n, articles), share):
                 if which not in injected:
                     text, where = inject(page.path.read_text(encoding="utf-8"), page.body)
                     injected[which] = (text.encode("utf-8"), where)
