@@ -482,7 +482,9 @@ class NewsSpider(scrapy.Spider):
             poll.count_error("article_not_html")
             self._stat("newswatch/articles_not_html")
             return None
-        reading = await self._page_reader().read(response.text, response.url)
+        reading = await self._page_reader().read(
+            response.body, response.url, response.headers.get(b"Content-Type")
+        )
         if reading is None or (reading.judged and not reading.text):
             self._stat("newswatch/articles_without_text")
             return None

@@ -96,7 +96,7 @@ def test_odd_input_gives_nothing_and_never_raises() -> None:
 
 
 def _read(reader: PageReader, html: str) -> Reading | None:
-    return asyncio.run(reader.read(html, URL))
+    return asyncio.run(reader.read(html.encode(), URL, b"text/html; charset=utf-8"))
 
 
 @pytest.mark.parametrize("workers", [0, 2])
@@ -110,6 +110,29 @@ def test_a_reader_reads_as_the_crawl_does_in_this_process_or_in_workers(workers:
     assert judged == read_article(ARTICLE, URL, lambda text: True)
     assert judged is not None and "Tadmur" in judged.text
     assert skipped is not None and not skipped.judged and skipped.text == ""
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+@pytest.mark.parametrize(
+    ("content_type", "declared"),
+    [(b"text/html; charset=windows-1251", ""), (b"text/html", '<meta charset="windows-1251">')],
+)
+def test_a_page_is_decoded_by_its_reader_as_scrapy_would(
+    workers: int, content_type: bytes, declared: str
+) -> None:
+    """The worker gets the page's bytes: the charset comes from the header or the page."""
+    html = (
+        f"<html><head>{declared}<title>Пальмира</title></head><body><article><h1>Пальмира</h1>"
+        "<p>Музей в Пальмире снова открыт для посетителей после долгих лет реставрации.</p>"
+        "</article></body></html>"
+    )
+    reader = PageReader({"palmyra": "Пальмире"}, workers)
+    try:
+        reading = asyncio.run(reader.read(html.encode("windows-1251"), URL, content_type))
+    finally:
+        reader.close()
+    assert reading is not None and reading.title == "Пальмира"
+    assert "Музей в Пальмире снова открыт" in reading.text
 
 
 def test_a_worker_that_dies_costs_its_page_only_and_new_workers_take_over() -> None:
