@@ -24,12 +24,12 @@ from typing import Any, Protocol
 
 __all__ = [
     "DEFAULT_STATE_DIR",
-    "DeadLetter",
-    "OpenDigest",
-    "OutboxEntry",
     "POLL_HISTORY",
     "POLL_HISTORY_LIMIT",
     "POLL_OUTCOMES",
+    "DeadLetter",
+    "OpenDigest",
+    "OutboxEntry",
     "PendingEntry",
     "Store",
     "open_store",
