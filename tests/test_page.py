@@ -278,7 +278,7 @@ def test_the_alerts_view_marks_terms_shows_delivery_states_and_filters(service: 
                 name: state.state for name, state in row.channels.items()
             }
             if "analysts" in states:  # refused for good: a dead letter at once
-                assert "after 1 attempts: " in states["analysts"].text
+                assert "dead after 1 attempt: " in states["analysts"].text
                 assert "5.1.1 no such user" in states["analysts"].text
             if "pager" in states:  # 503: retried later
                 assert "next attempt 20" in states["pager"].text

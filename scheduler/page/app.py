@@ -32,7 +32,7 @@ from newswatch.store import Store
 from scheduler.alerts_view import collect_alerts
 from scheduler.page.atom import FEED_SIZE, watch_feed
 from scheduler.page.auth import CHALLENGE, authorized
-from scheduler.page.snippets import marked
+from scheduler.page.snippets import marked, web_link
 from scheduler.page.views import (
     NextPoll,
     alerts_page,
@@ -107,7 +107,7 @@ class PageApp:
             datetime.fromtimestamp(epoch, UTC) if epoch is not None else None
         )
         self.env.filters["marked"] = marked
-        self.env.filters["href"] = _href
+        self.env.filters["href"] = lambda url: web_link(url) or "#"
 
     def handle(self, target: str, authorization: str | None, host: str | None) -> Answer | None:
         """The answer to ``GET target``, or None when the path is the server's own to answer."""
@@ -193,9 +193,3 @@ class PageApp:
         """Feed links as the reader reached the page; the Host header is only ever used as text
         inside the feed, which feedgen escapes."""
         return f"http://{host}" if host else "http://localhost"
-
-
-def _href(url: object) -> str:
-    """Only http(s) links to articles: a stored URL is outlet data, and outlet data is untrusted."""
-    text = str(url or "")
-    return text if urlsplit(text).scheme in ("http", "https") else "#"

@@ -14,7 +14,7 @@ from markupsafe import Markup, escape
 
 from newswatch import __version__
 from scheduler.alerts_view import AlertRow
-from scheduler.page.snippets import marked
+from scheduler.page.snippets import marked, web_link
 
 __all__ = ["FEED_SIZE", "watch_feed"]
 
@@ -38,8 +38,9 @@ def watch_feed(watch: str, query: str, rows: list[AlertRow], base_url: str, now:
         entry.id(f"urn:newswatch:alert:{row.id}")
         entry.title(" ".join(str(row.title or row.url or "(no title)").split()))
         entry.updated(datetime.fromtimestamp(row.when, UTC))
-        if row.url:
-            entry.link(href=row.url, rel="alternate", type="text/html")
+        link = web_link(row.url)
+        if link:
+            entry.link(href=link, rel="alternate", type="text/html")
         if row.outlet:
             entry.category(term=row.outlet, label=f"outlet {row.outlet}")
         entry.content(_content(row), type="html")
