@@ -8,6 +8,7 @@ an alert once however often it fetches the feed.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 from feedgen.feed import FeedGenerator
 from markupsafe import Markup, escape
@@ -24,13 +25,14 @@ FEED_SIZE = 50
 def watch_feed(watch: str, query: str, rows: list[AlertRow], base_url: str, now: datetime) -> bytes:
     """``base_url``: where the page is reached (``http://host:port``), for the feed's links."""
     feed = FeedGenerator()
-    feed.id(f"{base_url}/watches/{watch}.atom")
+    feed.id(f"urn:newswatch:watch:{watch}")  # the same however the page is reached
     feed.title(f"newswatch: {watch}")
     feed.subtitle(f"Alerts of the watch {watch}: {query}")
     feed.author({"name": "newswatch"})
     feed.generator("newswatch", version=__version__)
-    feed.link(href=f"{base_url}/watches/{watch}.atom", rel="self", type="application/atom+xml")
-    feed.link(href=f"{base_url}/alerts?watch={watch}", rel="alternate", type="text/html")
+    path = quote(watch, safe="")
+    feed.link(href=f"{base_url}/watches/{path}.atom", rel="self", type="application/atom+xml")
+    feed.link(href=f"{base_url}/alerts?watch={path}", rel="alternate", type="text/html")
     newest = max((row.when for row in rows), default=None)
     feed.updated(datetime.fromtimestamp(newest, UTC) if newest else now)
     for row in reversed(rows):  # feedgen puts the last added first: newest first in the file

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from newswatch.config import Config
 from newswatch.health import OutletStatus
-from newswatch.store import Store
+from newswatch.store import POLL_OUTCOMES, Store
 from scheduler.alerts_view import AlertRow, collect_alerts
 from scheduler.page.charts import Bar, Cell, daily_bars, poll_strip
 from scheduler.status import is_stale
@@ -131,7 +131,7 @@ def outlet_views(
                     resting_until=health.cooldown_until if health.cooling(now) else None,
                 )
             )
-        counts = {outcome: 0 for outcome in ("ok", "mirror", "unreachable")}
+        counts = dict.fromkeys(POLL_OUTCOMES, 0)
         for _, outcome in history:
             counts[outcome] = counts.get(outcome, 0) + 1
         views.append(
