@@ -118,8 +118,13 @@ class Running:
     folder: Path
     hook: WebhookReceiver
 
-    def get(self, path: str, headers: dict[str, str] | None = None) -> tuple[int, str, Any]:
-        request = urllib.request.Request(self.base + path, headers=headers or {})
+    def get(
+        self, path: str, headers: dict[str, str] | None = None, method: str = "GET"
+    ) -> tuple[int, str, Any]:
+        data = b"x=1" if method in ("POST", "PUT") else None
+        request = urllib.request.Request(
+            self.base + path, data=data, headers=headers or {}, method=method
+        )
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         try:
             with opener.open(request, timeout=10) as response:
@@ -378,6 +383,13 @@ def test_no_response_shows_a_secret(service: Running) -> None:
         if path not in ("/metrics", "/healthz"):
             assert "script" not in headers["Content-Security-Policy"]
     assert "newsdesk" not in service.get("/watches")[1]  # the SMTP user name is not shown either
+
+
+def test_the_page_is_read_only(service: Running) -> None:
+    for method in ("POST", "PUT", "DELETE"):
+        for path in ("/alerts", "/watches/palmyra.atom"):
+            assert service.get(path, method=method)[0] == 501, (method, path)
+    assert len(store_rows(service.folder)) == 3  # nothing changed
 
 
 def test_a_non_loopback_listen_without_auth_is_refused(tmp_path: Path) -> None:

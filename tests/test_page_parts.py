@@ -207,3 +207,34 @@ def test_marked_escapes_and_falls_back_to_the_term() -> None:
         "in <mark>palmyra</mark> today"
     )
     assert str(marked({"snippet": "nothing", "mark": [3, 99]})) == "nothing"
+
+
+def test_alerts_are_paged_newest_first_and_filtered(setup) -> None:
+    config, store = setup
+    now = time.time()
+    for n in range(30):
+        alert = {
+            "id": f"a{n:02}",
+            "watch": "palmyra",
+            "outlet": "pressdesk",
+            "detected_at": datetime.fromtimestamp(now - 3600 + n, UTC).isoformat(),
+            "article": {"url": f"https://www.pressdesk.test/{n}", "title": f"Palmyra {n}"},
+            "matches": [],
+        }
+        store.claim("palmyra", alert["article"]["url"], alert, ["siem"])
+    app = page(config, store)
+
+    def ids(target: str) -> list[str]:
+        answer = app.handle(target, None, None)
+        assert answer is not None and answer.status == 200
+        body = answer.body.decode()
+        return [part.split('"', 1)[0] for part in body.split('data-id="')[1:]]
+
+    first = ids("/alerts")
+    assert first == [f"a{n:02}" for n in range(29, 4, -1)]  # 25, newest first
+    assert ids("/alerts?page=2") == [f"a{n:02}" for n in range(4, -1, -1)]
+    assert ids("/alerts?page=x") == first
+    assert ids("/alerts?outlet=pressdesk&watch=palmyra&page=2")[-1] == "a00"
+    assert ids("/alerts?outlet=elsewhere") == []
+    body = app.handle("/alerts?watch=palmyra", None, None)
+    assert body is not None and b'href="/alerts?watch=palmyra&amp;page=2"' in body.body
