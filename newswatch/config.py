@@ -30,6 +30,7 @@ from pydantic import (
 
 from newswatch import __version__
 from newswatch.errors import ConfigError
+from newswatch.listen import is_loopback, split_listen
 from newswatch.redact import redact_url
 from newswatch.yamlsource import Located, read_yaml
 
@@ -260,6 +261,19 @@ class SentrySettings(_Model):
 
 class ServiceSettings(_Model):
     listen: str = "127.0.0.1:8787"
+    # A token: ``Authorization: Bearer <auth>``, or basic auth whose password (or whole
+    # ``user:password``) is it. Required off loopback: the page shows every alert.
+    auth: str = ""
+
+    @model_validator(mode="after")
+    def _auth_off_loopback(self) -> ServiceSettings:
+        host, _ = split_listen(self.listen)
+        if not self.auth and not is_loopback(host):
+            raise ValueError(
+                f"listen {self.listen!r} is not a loopback address: set service.auth "
+                "(e.g. auth: ${NEWSWATCH_TOKEN}) so the page asks for it"
+            )
+        return self
 
 
 class Config(_Model):

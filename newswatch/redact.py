@@ -97,7 +97,7 @@ def channel_address(channel: Channel) -> str | None:
 
 def secrets_of(config: Config) -> list[str]:
     """Every string in the config that must never be printed: the passwords of the store's and
-    the SMTP URLs (as written and decoded), webhook secrets, and the Sentry DSN."""
+    the SMTP URLs (as written and decoded), webhook secrets, the Sentry DSN and the page's token."""
     from newswatch.config import EmailChannel, WebhookChannel
 
     found: list[str] = []
@@ -122,6 +122,9 @@ def secrets_of(config: Config) -> list[str]:
                 found.append(channel.secret)
     if config.sentry.dsn:
         found.append(config.sentry.dsn)
+    if config.service.auth:  # the page's token, and its halves when it is user:password
+        found.append(config.service.auth)
+        found.extend(part for part in config.service.auth.split(":", 1)[1:] if part)
     unique = sorted({secret for secret in found if len(secret) >= _MIN_SECRET}, key=len)
     return unique[::-1]  # longest first, so no secret is left half-replaced by a shorter one
 

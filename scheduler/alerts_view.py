@@ -70,6 +70,7 @@ class AlertRow:
     expired: bool = False  # the payload is gone (past retention): it cannot be resent
     digest_of: int | None = None  # a digest: how many alerts it lists
     channels: dict[str, ChannelState] = field(default_factory=dict)
+    matches: list[dict[str, Any]] = field(default_factory=list)  # term, field, snippet, mark
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -112,6 +113,7 @@ def collect_alerts(
     since: float | None = None,
     dead_only: bool = False,
     limit: int = 20,
+    outlet: str | None = None,
 ) -> list[AlertRow]:
     """The newest ``limit`` alerts that pass the filters, each with its channels' states."""
     channels = list(config.channels)
@@ -136,6 +138,8 @@ def collect_alerts(
     for row in rows.values():
         _fill_states(row, config, pending.get(row.id, []), dead.get(row.id, []))
         if watch is not None and row.watch != watch:
+            continue
+        if outlet is not None and row.outlet != outlet:
             continue
         if channel is not None and channel not in row.channels:
             continue
@@ -164,6 +168,7 @@ def _row(payload: dict[str, Any] | None, alert_id: str, died: float = 0.0) -> Al
         detected_at=detected,
         when=_epoch(detected) or died,
         digest_of=int(digest.get("count", 0)) if isinstance(digest, dict) else None,
+        matches=[m for m in payload.get("matches") or [] if isinstance(m, dict)],
     )
 
 

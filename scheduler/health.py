@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -21,6 +21,9 @@ from prometheus_client import (
     Gauge,
     generate_latest,
 )
+
+if TYPE_CHECKING:
+    from scheduler.page import PageApp
 
 __all__ = ["HealthServer", "Metrics"]
 
@@ -67,12 +70,17 @@ class Metrics:
 
 class HealthServer:
     def __init__(
-        self, listen: str, metrics: Metrics, health: Callable[[], tuple[bool, dict[str, Any]]]
+        self,
+        listen: str,
+        metrics: Metrics,
+        health: Callable[[], tuple[bool, dict[str, Any]]],
+        page: PageApp | None = None,
     ):
         host, _, port = listen.rpartition(":")
         self.address = (host.strip("[]") or "127.0.0.1", int(port))
         self.metrics = metrics
         self.health = health
+        self.page = page  # sees every request first: its own paths, and the token check
         self._server: ThreadingHTTPServer | None = None
 
     def start(self) -> None:
@@ -83,6 +91,13 @@ class HealthServer:
                 pass
 
             def do_GET(self) -> None:
+                if owner.page is not None:
+                    answer = owner.page.handle(
+                        self.path, self.headers.get("Authorization"), self.headers.get("Host")
+                    )
+                    if answer is not None:
+                        answer.send(self)
+                        return
                 if self.path.split("?")[0] == "/metrics":
                     self._reply(200, owner.metrics.render(), CONTENT_TYPE_LATEST)
                 elif self.path.split("?")[0] == "/healthz":

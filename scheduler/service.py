@@ -36,6 +36,7 @@ from newswatch.redact import protect_logs
 from newswatch.store import open_store
 from scheduler.health import HealthServer, Metrics
 from scheduler.loading import load_checked_config
+from scheduler.page import PageApp
 from spiders.context import CrawlContext
 from spiders.poll import OutletPoll
 
@@ -124,7 +125,9 @@ class Service:
             on_poll_finished=self._poll_finished,
         )
         done.addBoth(self._crawler_stopped)
-        self.health = HealthServer(config.service.listen, self.metrics, self.check_health)
+        self.page_store = open_store(config.store, config.retention)
+        page = PageApp(lambda: self.config, self.page_store, config.service.listen, self.next_poll)
+        self.health = HealthServer(config.service.listen, self.metrics, self.check_health, page)
         try:
             self.health.start()
         except OSError as exc:
@@ -140,7 +143,7 @@ class Service:
         )
         self.reactor.run(installSignalHandlers=False)
         self.health.stop()
-        for store in (self.store, self.health_store, self._current_worker().store):
+        for store in (self.store, self.health_store, self.page_store, self._current_worker().store):
             store.close()
         logger.info("newswatch service stopped")
         return self.exit_code
@@ -383,6 +386,11 @@ class Service:
             if status.last_success:
                 self.last_success[name] = status.last_success.timestamp()
                 self.metrics.last_success.labels(name).set(self.last_success[name])
+
+    def next_poll(self, outlet: str) -> datetime | None:
+        """When the outlet's next tick is due, for the page (read from the health thread)."""
+        job = self.scheduler.get_job(f"poll:{outlet}") if self.scheduler.running else None
+        return job.next_run_time if job is not None else None
 
     def check_health(self) -> tuple[bool, dict[str, Any]]:
         """Runs in the health server's thread: reads only its own store and plain values."""

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from newswatch.config import Config
+from newswatch.config import Config, Outlet
 from newswatch.health import OutletStatus
 from newswatch.redact import Redactor
 from newswatch.store import Store
 from scheduler.leftovers import leftover_lines
 
-__all__ = ["render_status"]
+__all__ = ["is_stale", "render_status"]
 
 
 def _when(moment: datetime | None) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ") if moment else "never"
+
+
+def is_stale(outlet: Outlet, status: OutletStatus, now: datetime) -> bool:
+    """No successful poll within three intervals: the same rule as /healthz, and what the page
+    marks as stale."""
+    return status.last_success is None or now - status.last_success > 3 * outlet.interval
 
 
 def render_status(config: Config, store: Store, now: datetime | None = None) -> str:
@@ -27,9 +33,8 @@ def render_status(config: Config, store: Store, now: datetime | None = None) -> 
             continue
         status = OutletStatus.from_json(raw)
         state = "ok" if status.reachable else "UNREACHABLE"
-        allowed = 3 * outlet.interval  # the same rule as /healthz
-        if status.last_success is None or now - status.last_success > allowed:
-            state += f", STALE (no success within {allowed})"
+        if is_stale(outlet, status, now):
+            state += f", STALE (no success within {3 * outlet.interval})"
         lines.append(
             f"  {name}: {state}, last crawl {_when(status.last_crawl)} ({status.last_duration or 0:.1f}s), "
             f"last success {_when(status.last_success)}, live domain {status.live_domain or '-'}"

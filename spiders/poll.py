@@ -165,6 +165,14 @@ class OutletPoll:
                 extra={"outlet": self.name},
             )
         store.save_outlet_status(self.name, status.to_json())  # after the line: it may fail
+        store.record_poll(self.name, self.started.timestamp(), self.outcome)
+
+    @property
+    def outcome(self) -> str:
+        """What the page's 24-hour strip draws for this poll (``POLL_OUTCOMES``)."""
+        if not self.result.reachable:
+            return "unreachable"
+        return "ok" if self.result.live_domain == self.outlet.domains[0] else "mirror"
 
     def _left_note(self) -> str:
         """Part of the poll's log line: what the article cap left for the next poll, if any."""

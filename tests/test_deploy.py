@@ -43,10 +43,12 @@ def test_compose_runs_newswatch_with_persistent_redis_and_health_checks() -> Non
 
 def test_compose_config_is_valid_with_its_environment(tmp_path: Path) -> None:
     os.environ["NEWSWATCH_STORE"] = "redis://redis:6379/0"
+    os.environ["NEWSWATCH_TOKEN"] = "change-me"  # from .env: the page's token off loopback
     try:
         result = run_newswatch("check", "-c", str(DEPLOY / "newswatch.compose.yaml"), cwd=tmp_path)
     finally:
         del os.environ["NEWSWATCH_STORE"]
+        del os.environ["NEWSWATCH_TOKEN"]
     assert result.code == 0, result.stderr
     assert "store: redis://redis:6379/0" in result.stdout
 

@@ -18,7 +18,7 @@ import pytest
 import redis
 
 from newswatch.errors import StoreError
-from newswatch.store import Store, open_store
+from newswatch.store import POLL_HISTORY, POLL_HISTORY_LIMIT, Store, open_store
 from newswatch.store.consumers import is_abandoned, outbox_consumer
 from newswatch.store.redis import SWEEP_ONE_IN, RedisStore
 from newswatch.store.seen import url_digest
@@ -316,6 +316,23 @@ def test_validators_and_outlet_status_round_trip(make_store) -> None:
     assert store.outlet_status("o") is None
     store.save_outlet_status("o", {"live_domain": "b.example"})
     assert store.outlet_status("o") == {"live_domain": "b.example"}
+
+
+def test_poll_history_is_kept_per_outlet_oldest_first_and_bounded(make_store) -> None:
+    store = make_store()
+    now = time.time()
+    store.record_poll("o", now - POLL_HISTORY.total_seconds() - 60, "ok")  # too old: dropped
+    store.record_poll("o", now - 120, "mirror")
+    store.record_poll("o", now - 60, "unreachable")
+    store.record_poll("other", now - 30, "ok")
+    assert store.poll_history("o", 0) == [(now - 120, "mirror"), (now - 60, "unreachable")]
+    assert store.poll_history("o", now - 90) == [(now - 60, "unreachable")]
+    assert store.poll_history("never", 0) == []
+    for n in range(POLL_HISTORY_LIMIT + 5):
+        store.record_poll("busy", now - 10_000 + n, "ok")
+    history = store.poll_history("busy", 0)
+    assert len(history) == POLL_HISTORY_LIMIT  # the newest are kept
+    assert history[-1][0] == now - 10_000 + POLL_HISTORY_LIMIT + 4
 
 
 def test_seen_versions_and_recent_alerts(make_store) -> None:

@@ -24,6 +24,9 @@ from typing import Any, Protocol
 
 __all__ = [
     "DEFAULT_STATE_DIR",
+    "POLL_HISTORY",
+    "POLL_HISTORY_LIMIT",
+    "POLL_OUTCOMES",
     "DeadLetter",
     "OpenDigest",
     "OutboxEntry",
@@ -33,6 +36,13 @@ __all__ = [
 ]
 
 DEFAULT_STATE_DIR = Path("newswatch-state")
+
+# The page draws each outlet's last 24 hours of polls: the history keeps a little more than that,
+# and at most POLL_HISTORY_LIMIT polls an outlet (one every 30 s), so an outlet polled every few
+# seconds does not grow it without bound.
+POLL_HISTORY = timedelta(hours=25)
+POLL_HISTORY_LIMIT = 2880
+POLL_OUTCOMES = ("ok", "mirror", "unreachable")  # on the primary, on a mirror, on no domain
 
 
 @dataclass(frozen=True)
@@ -192,6 +202,13 @@ class Store(Protocol):
     def outlet_status(self, outlet: str) -> dict[str, Any] | None: ...
 
     def save_outlet_status(self, outlet: str, status: dict[str, Any]) -> None: ...
+
+    def record_poll(self, outlet: str, at: float, outcome: str) -> None:
+        """Add one finished poll (``outcome`` one of POLL_OUTCOMES) to the outlet's history, and
+        drop what is older than POLL_HISTORY or beyond the newest POLL_HISTORY_LIMIT polls."""
+
+    def poll_history(self, outlet: str, since: float) -> list[tuple[float, str]]:
+        """(time, outcome) of the outlet's polls at or after ``since``, oldest first."""
 
     def validators(self, resource: str) -> tuple[str | None, str | None]:
         """(ETag, Last-Modified) last seen for a feed or sitemap, for a conditional GET."""

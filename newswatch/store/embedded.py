@@ -24,7 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from newswatch.errors import StoreError
-from newswatch.store import DeadLetter, OpenDigest, OutboxEntry, PendingEntry
+from newswatch.store import (
+    POLL_HISTORY,
+    POLL_HISTORY_LIMIT,
+    DeadLetter,
+    OpenDigest,
+    OutboxEntry,
+    PendingEntry,
+)
 from newswatch.store.consumers import is_abandoned
 from newswatch.store.seen import decode_version, encode_version, url_digest
 
@@ -54,6 +61,8 @@ CREATE TABLE IF NOT EXISTS fingerprints (
     scope TEXT NOT NULL, fingerprint TEXT NOT NULL, expires REAL NOT NULL,
     PRIMARY KEY (scope, fingerprint));
 CREATE TABLE IF NOT EXISTS outlets (name TEXT PRIMARY KEY, status TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS poll_history (outlet TEXT NOT NULL, at REAL NOT NULL, outcome TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS poll_history_outlet_at ON poll_history (outlet, at);
 CREATE TABLE IF NOT EXISTS validators (
     resource TEXT PRIMARY KEY, etag TEXT, modified TEXT, expires REAL NOT NULL);
 """
@@ -399,6 +408,26 @@ class EmbeddedStore:
 
     def save_outlet_status(self, outlet: str, status: dict[str, Any]) -> None:
         self._run("INSERT OR REPLACE INTO outlets VALUES (?, ?)", outlet, json.dumps(status))
+
+    def record_poll(self, outlet: str, at: float, outcome: str) -> None:
+        with self._transaction():
+            self._run("INSERT INTO poll_history VALUES (?, ?, ?)", outlet, at, outcome)
+            self._run(
+                "DELETE FROM poll_history WHERE outlet = ? AND (at < ? OR rowid IN (SELECT rowid"
+                " FROM poll_history WHERE outlet = ? ORDER BY at DESC LIMIT -1 OFFSET ?))",
+                outlet,
+                time.time() - POLL_HISTORY.total_seconds(),
+                outlet,
+                POLL_HISTORY_LIMIT,
+            )
+
+    def poll_history(self, outlet: str, since: float) -> list[tuple[float, str]]:
+        rows = self._run(
+            "SELECT at, outcome FROM poll_history WHERE outlet = ? AND at >= ? ORDER BY at",
+            outlet,
+            since,
+        ).fetchall()
+        return [(float(at), str(outcome)) for at, outcome in rows]
 
     def validators(self, resource: str) -> tuple[str | None, str | None]:
         row = self._run(

@@ -41,7 +41,14 @@ from typing import Any
 import redis
 
 from newswatch.errors import StoreError
-from newswatch.store import DeadLetter, OpenDigest, OutboxEntry, PendingEntry
+from newswatch.store import (
+    POLL_HISTORY,
+    POLL_HISTORY_LIMIT,
+    DeadLetter,
+    OpenDigest,
+    OutboxEntry,
+    PendingEntry,
+)
 from newswatch.store.consumers import is_abandoned
 from newswatch.store.seen import decode_version, encode_version, url_digest
 
@@ -670,6 +677,24 @@ class RedisStore:
 
     def save_outlet_status(self, outlet: str, status: dict[str, Any]) -> None:
         self._call(self.client.set, self._key("outlet", outlet), json.dumps(status))
+
+    def record_poll(self, outlet: str, at: float, outcome: str) -> None:
+        key = self._key("polls", outlet)
+        keep = POLL_HISTORY.total_seconds()
+        pipe = self.client.pipeline()
+        pipe.zadd(key, {f"{at!r} {outcome}": at})  # the time keeps members apart
+        pipe.zremrangebyscore(key, "-inf", f"({time.time() - keep}")
+        pipe.zremrangebyrank(key, 0, -POLL_HISTORY_LIMIT - 1)
+        pipe.expire(key, int(keep))
+        self._call(pipe.execute)
+
+    def poll_history(self, outlet: str, since: float) -> list[tuple[float, str]]:
+        members = self._call(self.client.zrangebyscore, self._key("polls", outlet), since, "+inf")
+        history = []
+        for member in members:
+            at, _, outcome = str(member).partition(" ")
+            history.append((float(at), outcome))
+        return history
 
     def validators(self, resource: str) -> tuple[str | None, str | None]:
         etag, modified = self._call(
