@@ -39,7 +39,7 @@ from typing import Any
 import ahocorasick
 
 from alerts.matcher import CompiledQuery, Leaf, Match, NormalizedArticle
-from alerts.query import And, Not, Or, Query, Term
+from alerts.query import And, Near, Not, Or, Query, Term, needs_positive_term
 from alerts.textnorm import normalize
 
 __all__ = ["WatchSet"]
@@ -79,6 +79,13 @@ class _LeafNode:
 
 
 @dataclass(frozen=True, slots=True)
+class _NearNode:
+    left: int
+    right: int
+    title_only: bool
+
+
+@dataclass(frozen=True, slots=True)
 class _NotNode:
     child: _Node
 
@@ -93,24 +100,7 @@ class _OrNode:
     children: tuple[_Node, ...]
 
 
-_Node = _LeafNode | _NotNode | _AndNode | _OrNode
-
-
-def _needs_positive_term(node: Query) -> bool:
-    """Whether ``node`` can only hold when one of its positive terms is present.
-
-    Mirrors the parser's rule (an AND needs one such operand, an OR needs all its
-    alternatives to be such) so that a watch missing every positive term can be skipped.
-    """
-    if isinstance(node, Term):
-        return True
-    if isinstance(node, Not):
-        return False
-    if isinstance(node, And):
-        return any(_needs_positive_term(c) for c in node.children)
-    if isinstance(node, Or):
-        return all(_needs_positive_term(c) for c in node.children)
-    raise TypeError(node)
+_Node = _LeafNode | _NearNode | _NotNode | _AndNode | _OrNode
 
 
 class _ArticleScan:
@@ -164,10 +154,10 @@ class WatchSet:
 
     def __init__(self, queries: Mapping[str, Query]) -> None:
         self.names: list[str] = list(queries)
-        shared: dict[tuple[str, ...], Leaf] = {}  # one leaf per distinct term, for every watch
+        shared: dict[tuple[tuple[str, ...], bool], Leaf] = {}  # one leaf per distinct term
         self.compiled: list[CompiledQuery] = [CompiledQuery(q, shared) for q in queries.values()]
         self._leaves: list[_Leaf] = []
-        self._leaf_ids: dict[tuple[str, ...], int] = {}  # by folded words
+        self._leaf_ids: dict[tuple[tuple[str, ...], bool], int] = {}  # by Leaf.key
         self._words: dict[str, int] = {}
         # Key of a first word -> leaves starting with it, with the watches for which that leaf
         # is a positive term (a reason to look at the watch at all).
@@ -179,10 +169,10 @@ class WatchSet:
             zip(queries.values(), self.compiled, strict=True)
         ):
             self._plans.append(self._plan(query, compiled))
-            if not _needs_positive_term(query):
+            if not needs_positive_term(query):
                 self._always.append(index)
             for term in query.terms():
-                leaf_id = self._leaf_ids[compiled.leaves[term].words]
+                leaf_id = self._leaf_ids[compiled.leaves[term].key]
                 if index not in trigger_watches[leaf_id]:
                     trigger_watches[leaf_id].append(index)
         for leaf_id, watches in trigger_watches.items():
@@ -207,22 +197,26 @@ class WatchSet:
         finds too, with the same regex.
         """
         leaf = compiled.leaves[term]
-        leaf_id = self._leaf_ids.get(leaf.words)
+        leaf_id = self._leaf_ids.get(leaf.key)
         if leaf_id is None:
             keys = tuple(self._words.setdefault(w, len(self._words)) for w in leaf.words)
-            leaf_id = self._leaf_ids[leaf.words] = len(self._leaves)
+            leaf_id = self._leaf_ids[leaf.key] = len(self._leaves)
             self._leaves.append(_Leaf(keys, keys[0], len(leaf.anchor), leaf))
         return leaf_id
 
     def _plan(self, node: Query, compiled: CompiledQuery) -> _Node:
-        if isinstance(node, Term):
-            return _LeafNode(self._leaf(node, compiled), node.title_only)
-        if isinstance(node, Not):
-            return _NotNode(self._plan(node.child, compiled))
-        if isinstance(node, And):
-            return _AndNode(tuple(self._plan(c, compiled) for c in node.children))
-        if isinstance(node, Or):
-            return _OrNode(tuple(self._plan(c, compiled) for c in node.children))
+        match node:
+            case Term():
+                return _LeafNode(self._leaf(node, compiled), node.title_only)
+            case Near(left, right, _):
+                leaves = self._leaf(left, compiled), self._leaf(right, compiled)
+                return _NearNode(*leaves, left.title_only)
+            case Not(child):
+                return _NotNode(self._plan(child, compiled))
+            case And(children):
+                return _AndNode(tuple(self._plan(c, compiled) for c in children))
+            case Or(children):
+                return _OrNode(tuple(self._plan(c, compiled) for c in children))
         raise TypeError(node)
 
     def _scan(self, text: str) -> _Hits:
@@ -233,29 +227,38 @@ class WatchSet:
         return hits
 
     def _holds(self, node: _Node, scan: _ArticleScan) -> _Tri:
-        """The query under Kleene logic: False only when it certainly does not match."""
-        if isinstance(node, _LeafNode):
-            return scan.present(node.leaf, self._leaves[node.leaf], node.title_only)
-        if isinstance(node, _NotNode):
-            child = self._holds(node.child, scan)
-            return None if child is None else not child
-        if isinstance(node, _AndNode):
-            result: _Tri = True
-            for c in node.children:
-                value = self._holds(c, scan)
-                if value is False:
-                    return False
-                if value is None:
-                    result = None
-            return result
-        result = False
-        for c in node.children:
-            value = self._holds(c, scan)
-            if value is True:
-                return True
-            if value is None:
-                result = None
-        return result
+        """The query under Kleene logic: False only when it certainly does not match.
+
+        A NEAR is False when one of its terms is absent and unknown otherwise: how far apart
+        the two are is the matcher's to count, on the few watches that get that far.
+        """
+        match node:
+            case _LeafNode(leaf, title_only):
+                return scan.present(leaf, self._leaves[leaf], title_only)
+            case _NearNode(left, right, title_only):
+                both = [scan.present(i, self._leaves[i], title_only) for i in (left, right)]
+                return False if False in both else None
+            case _NotNode(child):
+                value = self._holds(child, scan)
+                return None if value is None else not value
+            case _AndNode(children):
+                result: _Tri = True
+                for c in children:
+                    value = self._holds(c, scan)
+                    if value is False:
+                        return False
+                    if value is None:
+                        result = None
+                return result
+            case _OrNode(children):
+                result = False
+                for c in children:
+                    value = self._holds(c, scan)
+                    if value is True:
+                        return True
+                    if value is None:
+                        result = None
+                return result
 
     def _candidates(self, article: NormalizedArticle) -> list[int]:
         scan = _ArticleScan(article, self._scan(article.title_norm), self._scan(article.body_norm))
