@@ -170,8 +170,7 @@ def test_try_judges_fetched_pages_as_a_poll_would(tmp_path: Path, web: MultiHost
         f"{sidebar}: not matched",
         f"  outlet pressdesk, article {sidebar}",
         f"  title: {HARVEST.title}",
-        "  term Palmyra occurs in a sidebar, not counted:"
-        " [Palmyra] museum reopens to visitors",
+        "  term Palmyra occurs in a sidebar, not counted: [Palmyra] museum reopens to visitors",
     ]
     assert _section(out, gone) == [f"{gone}: not read: HTTP 404 Not Found"]
     (down_line,) = _section(out, down)
