@@ -230,24 +230,33 @@ class _Hit:
 _MAX_PROCLITIC = 4  # the longest Arabic prefix the patterns accept (و + بال)
 
 
-def _occurrences(leaf: Leaf, norm: str) -> Iterator[tuple[int, int]]:
-    """Spans of ``leaf.pattern`` in ``norm``, tried only where the term's first word occurs.
+def _search(leaf: Leaf, norm: str, begin: int = 0) -> tuple[int, int] | None:
+    """The span of the first match of ``leaf.pattern`` in ``norm`` whose term starts at
+    ``begin`` or later, tried only where the term's first word occurs.
 
     The leading word-boundary lookbehind keeps the regex engine from skipping ahead to the
     literal, so a plain search walks the whole text for every term; ``str.find`` jumps.  A
     text without the first word does not even need the pattern compiled.
     """
-    pos = norm.find(leaf.anchor)
+    pos = norm.find(leaf.anchor, begin)
     if pos == -1:
-        return
+        return None
     pattern, anchor = leaf.pattern, leaf.anchor
     while pos != -1:
         for start in range(max(0, pos - _MAX_PROCLITIC), pos + 1):
             found = pattern.match(norm, start)
             if found is not None and found.start("t") == pos:
-                yield found.span("t")
-                break
+                return found.span("t")
         pos = norm.find(anchor, pos + 1)
+    return None
+
+
+def _occurrences(leaf: Leaf, norm: str) -> Iterator[tuple[int, int]]:
+    """Every match of the term, in order (NEAR needs them all, a term alone the first)."""
+    found = _search(leaf, norm)
+    while found is not None:
+        yield found
+        found = _search(leaf, norm, found[0] + 1)
 
 
 def _field(article: NormalizedArticle, field: Field) -> tuple[str, list[int], str]:
@@ -266,7 +275,7 @@ def _hit(article: NormalizedArticle, field: Field, start: int, end: int) -> _Hit
 
 
 def _locate(leaf: Leaf, article: NormalizedArticle, field: Field) -> _Hit | None:
-    found = next(_occurrences(leaf, _field(article, field)[0]), None)
+    found = _search(leaf, article.title_norm if field == "title" else article.body_norm)
     return None if found is None else _hit(article, field, *found)
 
 
@@ -354,6 +363,7 @@ class CompiledQuery:
     ) -> None:
         self.query = query
         self.leaves: dict[Term, Leaf] = {}  # every term, excluded ones too
+        self.terms = query.terms()  # the ones an alert names, worked out once
         shared = {} if shared is None else shared
         for term in walk(query):
             if isinstance(term, Term) and term not in self.leaves:
@@ -393,34 +403,35 @@ class CompiledQuery:
             return False
 
         def holds(node: Query) -> bool:
-            match node:
+            match node:  # no captures: see WatchSet._holds
                 case Term():
                     return find(node) is not None
                 case Near():
                     return near(node)
-                case Not(child):
-                    return not holds(child)
-                case And(children):
-                    return all(holds(c) for c in children)
-                case Or(children):
-                    return any(holds(c) for c in children)
+                case Not():
+                    return not holds(node.child)
+                case And():
+                    return all(holds(c) for c in node.children)
+                case Or():
+                    return any(holds(c) for c in node.children)
             raise TypeError(node)
 
         if not holds(self.query):
             return None
         matches: list[Match] = []
         named: set[str] = set()
-        for term in self.query.terms():
-            hit = shown.get(term) or find(term)
-            if hit is None or term.label in named:
+        for term in self.terms:
+            hit = (shown.get(term) if shown else None) or find(term)
+            label = term.label
+            if hit is None or label in named:
                 continue
-            named.add(term.label)
+            named.add(label)
             if hit.field == "title":
                 text, spans = article.title, article.title_words
             else:
                 text, spans = article.body, article.body_words
             snippet, mark_start, mark_end = _snippet(text, spans, hit.start, hit.end)
-            matches.append(Match(term.label, hit.field, snippet, mark_start, mark_end))
+            matches.append(Match(label, hit.field, snippet, mark_start, mark_end))
         return matches
 
 

@@ -232,33 +232,34 @@ class WatchSet:
         A NEAR is False when one of its terms is absent and unknown otherwise: how far apart
         the two are is the matcher's to count, on the few watches that get that far.
         """
-        match node:
-            case _LeafNode(leaf, title_only):
-                return scan.present(leaf, self._leaves[leaf], title_only)
-            case _NearNode(left, right, title_only):
-                both = [scan.present(i, self._leaves[i], title_only) for i in (left, right)]
-                return False if False in both else None
-            case _NotNode(child):
-                value = self._holds(child, scan)
-                return None if value is None else not value
-            case _AndNode(children):
-                result: _Tri = True
-                for c in children:
-                    value = self._holds(c, scan)
-                    if value is False:
-                        return False
-                    if value is None:
-                        result = None
-                return result
-            case _OrNode(children):
-                result = False
-                for c in children:
-                    value = self._holds(c, scan)
-                    if value is True:
-                        return True
-                    if value is None:
-                        result = None
-                return result
+        # The plan's own node types, not the query's: isinstance is the cheapest dispatch,
+        # and this runs for every candidate watch of every article.
+        if isinstance(node, _LeafNode):
+            return scan.present(node.leaf, self._leaves[node.leaf], node.title_only)
+        if isinstance(node, _AndNode):
+            result: _Tri = True
+            for c in node.children:
+                value = self._holds(c, scan)
+                if value is False:
+                    return False
+                if value is None:
+                    result = None
+            return result
+        if isinstance(node, _OrNode):
+            result = False
+            for c in node.children:
+                value = self._holds(c, scan)
+                if value is True:
+                    return True
+                if value is None:
+                    result = None
+            return result
+        if isinstance(node, _NotNode):
+            value = self._holds(node.child, scan)
+            return None if value is None else not value
+        pair = (node.left, node.right)
+        both = [scan.present(i, self._leaves[i], node.title_only) for i in pair]
+        return False if False in both else None
 
     def _candidates(self, article: NormalizedArticle) -> list[int]:
         scan = _ArticleScan(article, self._scan(article.title_norm), self._scan(article.body_norm))

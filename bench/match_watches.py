@@ -328,7 +328,7 @@ def truncated(rng: random.Random, word: str) -> str:
     catch their inflected forms (Пальмир* for Пальмира, Пальмиры, Пальмиру)."""
     if len(word) <= 4 or " " in word or "-" in word:
         return word
-    return word[: rng.randint(max(3, len(word) - 3), len(word) - 1)] + "*"
+    return word[: rng.randint(max(4, len(word) - 2), len(word) - 1)] + "*"
 
 
 def operator_query(rng: random.Random) -> str:
