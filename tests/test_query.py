@@ -197,6 +197,26 @@ def test_each_term_gets_its_own_snippet() -> None:
         assert m.snippet[m.mark_start : m.mark_end] == m.term
 
 
+def test_near_quotes_each_term_where_the_two_are_near() -> None:
+    body = f"Palmyra fell. {_words(20, 'w')} Later the Palmyra museum reopened."
+    result = _match("museum NEAR/2 Palmyr*", "", body)
+    assert result is not None
+    museum, palmyra = result
+    assert (museum.term, palmyra.term) == ("museum", "Palmyr*")
+    assert palmyra.snippet.endswith("Later the Palmyra museum reopened.")
+    assert palmyra.snippet[palmyra.mark_start : palmyra.mark_end] == "Palmyra"
+    assert palmyra.snippet[palmyra.mark_end :].startswith(" museum")
+    assert _match("museum NEAR/2 Palmyr*", "", "Palmyra fell. " + _words(20, "w")) is None
+
+
+def test_truncated_term_marks_the_whole_word() -> None:
+    m = _only(_match("Пальмир*", "", "Бои за Пальмиру продолжаются"))
+    assert m.term == "Пальмир*"
+    assert m.snippet[m.mark_start : m.mark_end] == "Пальмиру"
+    m = _only(_match("تدم*", "", "دخلت القوات بِتَدْمُـرَ اليوم"))
+    assert m.snippet[m.mark_start : m.mark_end] == "تَدْمُـرَ"
+
+
 def test_match_is_frozen() -> None:
     m = _only(_match("Palmyra", "", "Palmyra"))
     with pytest.raises(dataclasses.FrozenInstanceError):

@@ -350,6 +350,7 @@ def _many_watches(count: int, rng: random.Random) -> tuple[dict[str, Query], lis
         other = rng.choice(_QUERY_WORDS)
         shapes = [name, f'"{name} {_made_up_name(rng)}"', f"{name} OR {other}"]
         shapes += [f"{name} -{other}", f"title:{name}", f"{other} {name}"]
+        shapes += [f"{name[:-1]}*", f"{name} NEAR/3 {other}"]
         texts[rng.choice(shapes)] = None
     queries: dict[str, Query] = {}
     for text in texts:
