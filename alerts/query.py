@@ -27,7 +27,7 @@ is an error with a column, not a watch that never (or always) fires.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from alerts.textnorm import term_words
@@ -130,19 +130,26 @@ def _grouped(node: Query, kinds: tuple[type[Query], ...]) -> str:
     return f"({node})" if isinstance(node, kinds) else str(node)
 
 
-def walk(node: Query, *, into_exclusions: bool = True) -> Iterator[Query]:
-    """Every node of the tree, parents before children, in query order."""
-    yield node
-    match node:
-        case Near(left, right, _):
-            yield left
-            yield right
-        case Not(child):
-            if into_exclusions:
-                yield from walk(child)
-        case And(children) | Or(children):
-            for child in children:
-                yield from walk(child, into_exclusions=into_exclusions)
+def walk(node: Query, *, into_exclusions: bool = True) -> list[Query]:
+    """Every node of the tree, parents before children, in query order.
+
+    A list built with a stack, not nested generators: building a WatchSet walks every query
+    twice, and 10,000 watches felt the difference.
+    """
+    nodes: list[Query] = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        nodes.append(current)
+        match current:
+            case Near():
+                stack += (current.right, current.left)
+            case Not():
+                if into_exclusions:
+                    stack.append(current.child)
+            case And() | Or():
+                stack.extend(reversed(current.children))
+    return nodes
 
 
 def needs_positive_term(node: Query) -> bool:

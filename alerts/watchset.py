@@ -171,7 +171,7 @@ class WatchSet:
             self._plans.append(self._plan(query, compiled))
             if not needs_positive_term(query):
                 self._always.append(index)
-            for term in query.terms():
+            for term in compiled.terms:
                 leaf_id = self._leaf_ids[compiled.leaves[term].key]
                 if index not in trigger_watches[leaf_id]:
                     trigger_watches[leaf_id].append(index)
@@ -197,10 +197,11 @@ class WatchSet:
         finds too, with the same regex.
         """
         leaf = compiled.leaves[term]
-        leaf_id = self._leaf_ids.get(leaf.key)
+        key = leaf.key
+        leaf_id = self._leaf_ids.get(key)
         if leaf_id is None:
             keys = tuple(self._words.setdefault(w, len(self._words)) for w in leaf.words)
-            leaf_id = self._leaf_ids[leaf.key] = len(self._leaves)
+            leaf_id = self._leaf_ids[key] = len(self._leaves)
             self._leaves.append(_Leaf(keys, keys[0], len(leaf.anchor), leaf))
         return leaf_id
 
@@ -208,15 +209,15 @@ class WatchSet:
         match node:
             case Term():
                 return _LeafNode(self._leaf(node, compiled), node.title_only)
-            case Near(left, right, _):
-                leaves = self._leaf(left, compiled), self._leaf(right, compiled)
-                return _NearNode(*leaves, left.title_only)
-            case Not(child):
-                return _NotNode(self._plan(child, compiled))
-            case And(children):
-                return _AndNode(tuple(self._plan(c, compiled) for c in children))
-            case Or(children):
-                return _OrNode(tuple(self._plan(c, compiled) for c in children))
+            case And():
+                return _AndNode(tuple(self._plan(c, compiled) for c in node.children))
+            case Or():
+                return _OrNode(tuple(self._plan(c, compiled) for c in node.children))
+            case Not():
+                return _NotNode(self._plan(node.child, compiled))
+            case Near():
+                leaves = self._leaf(node.left, compiled), self._leaf(node.right, compiled)
+                return _NearNode(*leaves, node.left.title_only)
         raise TypeError(node)
 
     def _scan(self, text: str) -> _Hits:
