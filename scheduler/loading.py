@@ -64,7 +64,7 @@ def reading_changes(config: Config) -> list[str]:
         if old is not None:
             lines.append(
                 f"watch {name!r} reads differently since OR binds tighter than juxtaposition "
-                f"(SPEC §3): was {old}  now {parse_query(watch.query)}"
+                f"(SPEC §3): was {old} | now {parse_query(watch.query)}"
             )
     return lines
 

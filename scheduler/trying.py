@@ -30,6 +30,7 @@ from alerts.matcher import Match, compile_query
 from alerts.query import Not, Query, Term, walk
 from alerts.watchset import WatchSet
 from newswatch.config import CrawlSettings, Outlet
+from newswatch.errors import NewswatchError
 from newswatch.identity import canonical_url, outlet_host
 from spiders.extraction import Judged, judge_blocks, read_article, read_page
 from spiders.placement import furniture_phrase
@@ -58,8 +59,8 @@ class PageSource:
     canonical: str | None = None  # the article's identity in that outlet
 
 
-class _NotRead(Exception):
-    """Why a page could not be had; reported on its line, never raised out of here."""
+class _NotRead(NewswatchError):
+    """Why a page could not be had; reported on its line, never raised out of this module."""
 
 
 def load_page(

@@ -57,9 +57,9 @@ def test_check_names_each_watch_whose_reading_changed(tmp_path: Path) -> None:
     assert warnings == [
         "warning: watch 'palmyra' reads differently since OR binds tighter than juxtaposition"
         ' (SPEC §3): was Palmyra OR Tadmur OR ("تدمر" -"Palmyra, New York")'
-        '  now (Palmyra OR Tadmur OR "تدمر") -"Palmyra, New York"',
+        ' | now (Palmyra OR Tadmur OR "تدمر") -"Palmyra, New York"',
         "warning: watch 'syria' reads differently since OR binds tighter than juxtaposition"
-        " (SPEC §3): was (Syria Palmyra) OR Tadmur  now Syria (Palmyra OR Tadmur)",
+        " (SPEC §3): was (Syria Palmyra) OR Tadmur | now Syria (Palmyra OR Tadmur)",
     ]
     assert "Traceback" not in result.stderr
 
