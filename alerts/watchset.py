@@ -12,7 +12,8 @@ and (for Arabic) optional proclitics around them, so every word of a matching te
 verbatim in the folded field it matched.  Whole-word boundaries, CJK substrings, Arabic
 prefixed forms, case and diacritics therefore need no rules of their own here: substring
 occurrence is a superset, and the matcher's own compiled leaf pattern, tried only where the
-term's first word occurs, settles it.
+term's first word occurs, settles it.  A truncated term (``Palmyr*``) is no exception: its last
+word is the literal prefix, which occurs verbatim in any word it matches.
 
 Soundness, which the tests check against evaluating every query on its own:
 
@@ -24,6 +25,8 @@ Soundness, which the tests check against evaluating every query on its own:
   matcher's search will too), absent (every place the match could start was tried), or
   unknown (too many places to try); the query is evaluated with Kleene logic and kept unless
   it is certainly false, so an exclusion never drops a watch on a guess;
+* ``a NEAR/n b`` is certainly false when ``a`` or ``b`` is absent, and unknown otherwise:
+  counting the words between them is the matcher's job, on the watches that get that far;
 * the survivors are decided by :meth:`CompiledQuery.match_normalized` itself, so results,
   terms, fields and snippets are exactly the matcher's.
 """
