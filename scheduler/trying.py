@@ -166,8 +166,10 @@ def judge(watchset: WatchSet, source: PageSource) -> list[str]:
     lines.append(f"  title: {reading.title or '(none)'}")
     if not reading.judged:
         return [f"{head}: not matched", *lines, "  no term of the query occurs on the page"]
-    matches = watchset.matches(reading.title, reading.text).get(watchset.names[0])
-    if not reading.text:
+    matches = None  # a poll drops a page without article text before matching (title too)
+    if reading.text:
+        matches = watchset.matches(reading.title, reading.text).get(watchset.names[0])
+    else:
         lines.append("  no article text found on the page: a poll alerts nothing from it")
     if matches is not None:
         lines += [f"  {m.term} ({m.field}): {_marked(m)}" for m in matches]
@@ -177,7 +179,7 @@ def judge(watchset: WatchSet, source: PageSource) -> list[str]:
         if term.label in counted:
             continue
         kind = "excluded term" if excluded else "term"
-        found = compile_query(term).match(reading.title, reading.text)
+        found = compile_query(term).match(reading.title, reading.text) if reading.text else None
         if found:
             what = "it counts against the page" if excluded else "the query as a whole did not hold"
             lines += [f"  {kind} {m.term} ({m.field}, {what}): {_marked(m)}" for m in found]

@@ -197,11 +197,19 @@ def test_try_obeys_robots_txt_and_works_on_files_without_a_config(
     web.site(PRIMARY).add("/robots.txt", "User-agent: *\nDisallow: /Detail/\n", "text/plain")
     page = tmp_path / "saved.html"
     page.write_text(render_article(PALMYRA, "http://example.org/a"), encoding="utf-8")
+    menu = tmp_path / "menu.html"  # no article at all: only a menu names Palmyra
+    menu.write_text(
+        "<html><head><title>Press Desk: World</title></head><body><header><nav>"
+        '<a href="/">Home</a> <a href="/palmyra/">Palmyra</a></nav></header><footer><p>'
+        "© Press Desk. All rights reserved. Contact us about licensing.</p></footer></body></html>",
+        encoding="utf-8",
+    )
     result = run_newswatch(
         "try",
         "Пальмир* OR Palmyr* NEAR/4 colonnade",
         f"http://{PRIMARY}{PALMYRA.path}",
         str(page),
+        str(menu),
         cwd=tmp_path,  # no newswatch.yaml here: default crawl settings
         web=web,
     )
@@ -215,6 +223,11 @@ def test_try_obeys_robots_txt_and_works_on_files_without_a_config(
     assert section[0].endswith(": not matched")  # colonnade is 8 words after the Palmyra of
     assert any("term Palmyr* (title, the query as a whole did not hold)" in ln for ln in section)
     assert any("term colonnade (body, the query as a whole did not hold)" in ln for ln in section)
+    assert _section(result.stdout, f"{menu} (")[1:] == [
+        "  title: Press Desk: World",
+        "  no article text found on the page: a poll alerts nothing from it",
+        "  term Palmyr* occurs in a navigation menu, not counted: Home [Palmyra]",
+    ]
 
 
 def test_try_refuses_a_bad_query(tmp_path: Path) -> None:
