@@ -458,6 +458,8 @@ def legacy_reading(text: str) -> Query | None:
     Compared as trees: both parsers keep the written order and flatten alike, so equal
     groupings give equal trees.
     """
+    if "OR" not in text:  # without OR the two precedences read everything alike
+        return None
     try:
         old = _parse(text, legacy=True)
     except QuerySyntaxError:
