@@ -181,7 +181,12 @@ def judge(watchset: WatchSet, source: PageSource) -> list[str]:
         kind = "excluded term" if excluded else "term"
         found = compile_query(term).match(reading.title, reading.text) if reading.text else None
         if found:
-            what = "it counts against the page" if excluded else "the query as a whole did not hold"
+            if excluded:
+                what = "it counts against the page"
+            elif matches is None:
+                what = "the query as a whole did not hold"
+            else:  # a NEAR's term, say, that was not near enough while another branch held
+                what = "not part of what matched"
             lines += [f"  {kind} {m.term} ({m.field}, {what}): {_marked(m)}" for m in found]
         if blocks is None:
             page = read_page(source.html, source.url)
