@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from spiders.placement import furniture_phrase
 from tests.e2e import HARVEST, MIRROR, PALMYRA, PRIMARY, run_newswatch, write_config
 from tests.support.outlet_site import render_article
 from tests.support.web import MultiHostServer
@@ -236,3 +237,24 @@ def test_try_refuses_a_bad_query(tmp_path: Path) -> None:
     assert "query 'Pa* museum': column 3: 'Pa*': put at least 3 letters before '*'" in (
         result.stderr
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "phrase"),
+    [
+        ("mostread", "in a 'most read' list"),
+        ("popular", "in a 'most read' list"),
+        ("related", "in a 'related stories' list"),
+        ("comments", "in the comments"),
+        ("nav", "in a navigation menu"),
+        ("navigation", "in a navigation menu"),
+        ("aside", "in a sidebar"),
+        ("complementary", "in a sidebar"),
+        ("contentinfo", "in the page footer"),
+        ("cookie", "in a cookie or consent notice"),
+        ("form", "in a part of the page marked 'form'"),
+    ],
+)
+def test_try_says_where_furniture_sits_in_words(name: str, phrase: str) -> None:
+    """The names :func:`spiders.placement.named_furniture` gives, as ``try`` prints them."""
+    assert furniture_phrase(name) == phrase
