@@ -16,11 +16,12 @@ from __future__ import annotations
 import bisect
 import re
 import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache, cached_property, lru_cache
 from typing import Literal
 
-from alerts.query import And, Not, Or, Query, Term
+from alerts.query import And, Near, Not, Or, Query, Term, walk
 from alerts.textnorm import normalize_with_map, term_words
 
 __all__ = ["CompiledQuery", "Leaf", "Match", "NormalizedArticle", "compile_query"]
@@ -93,11 +94,19 @@ def _is_word_char(ch: str) -> bool:
     return ch.isalnum() or ch == "_" or unicodedata.category(ch).startswith("M")
 
 
+@cache
+def _word_run() -> re.Pattern[str]:
+    """A run of word characters: what NEAR counts as a word (compiled once, see _word_class)."""
+    return re.compile(f"{_word_class()}+")
+
+
 # Keyed by the folded words, not the Term: "Palmyra", title:Palmyra and "palmyra" in hundreds of
 # watches, and the same terms again after a reload, share one regex.  Bounded, because a
 # compiled pattern weighs about 10 kB and a service reloads for months; a Leaf keeps its own.
 @lru_cache(maxsize=4096)
-def _leaf_regex(words: tuple[str, ...]) -> re.Pattern[str]:
+def _leaf_regex(words: tuple[str, ...], prefix: bool = False) -> re.Pattern[str]:
+    """The term's words as literals between separators, whole words, Arabic proclitics allowed
+    before; with ``prefix`` the last word may go on (and the mark takes the whole word)."""
     parts: list[str] = []
     for k, word in enumerate(words):
         if k:
@@ -113,7 +122,9 @@ def _leaf_regex(words: tuple[str, ...]) -> re.Pattern[str]:
         left = f"(?<!{word_class})"
         if "\u0600" <= first <= "\u06ff":
             left += _ARABIC_PROCLITICS
-    if _is_word_char(last) and not _in_ranges(last, _SPACELESS_RANGES):
+    if prefix:
+        parts.append(f"{word_class}*")
+    elif _is_word_char(last) and not _in_ranges(last, _SPACELESS_RANGES):
         right = f"(?!{word_class})"
     return re.compile(f"{left}(?P<t>{''.join(parts)}){right}")
 
@@ -126,18 +137,24 @@ class Leaf:
     reload, while an article only ever looks at the few terms whose first word it contains.
     """
 
-    __slots__ = ("_pattern", "anchor", "words")
+    __slots__ = ("_pattern", "anchor", "prefix", "words")
 
-    def __init__(self, words: tuple[str, ...]) -> None:
+    def __init__(self, words: tuple[str, ...], prefix: bool = False) -> None:
         self.words = words
+        self.prefix = prefix
         self.anchor = words[0]  # where a match of the pattern must begin, for str.find
         self._pattern: re.Pattern[str] | None = None
+
+    @property
+    def key(self) -> tuple[tuple[str, ...], bool]:
+        """What decides the pattern: terms with the same key share one leaf."""
+        return self.words, self.prefix
 
     @property
     def pattern(self) -> re.Pattern[str]:
         pattern = self._pattern
         if pattern is None:
-            pattern = self._pattern = _leaf_regex(self.words)
+            pattern = self._pattern = _leaf_regex(self.words, self.prefix)
         return pattern
 
 
@@ -172,6 +189,15 @@ class NormalizedArticle:
     def body_words(self) -> _Words:
         return _Words.of(self.body)
 
+    @cached_property
+    def title_word_starts(self) -> list[int]:
+        """Where each word of the folded title starts, to count words for NEAR."""
+        return [m.start() for m in _word_run().finditer(self.title_norm)]
+
+    @cached_property
+    def body_word_starts(self) -> list[int]:
+        return [m.start() for m in _word_run().finditer(self.body_norm)]
+
     @classmethod
     def from_text(cls, title: str, body: str) -> NormalizedArticle:
         title_norm, title_map = normalize_with_map(title)
@@ -204,14 +230,15 @@ class _Hit:
 _MAX_PROCLITIC = 4  # the longest Arabic prefix the patterns accept (و + بال)
 
 
-def _search(leaf: Leaf, norm: str) -> re.Match[str] | None:
-    """``leaf.pattern.search(norm)``, tried only where the term's first word occurs.
+def _search(leaf: Leaf, norm: str, begin: int = 0) -> tuple[int, int] | None:
+    """The span of the first match of ``leaf.pattern`` in ``norm`` whose term starts at
+    ``begin`` or later, tried only where the term's first word occurs.
 
     The leading word-boundary lookbehind keeps the regex engine from skipping ahead to the
     literal, so a plain search walks the whole text for every term; ``str.find`` jumps.  A
     text without the first word does not even need the pattern compiled.
     """
-    pos = norm.find(leaf.anchor)
+    pos = norm.find(leaf.anchor, begin)
     if pos == -1:
         return None
     pattern, anchor = leaf.pattern, leaf.anchor
@@ -219,24 +246,80 @@ def _search(leaf: Leaf, norm: str) -> re.Match[str] | None:
         for start in range(max(0, pos - _MAX_PROCLITIC), pos + 1):
             found = pattern.match(norm, start)
             if found is not None and found.start("t") == pos:
-                return found
+                return found.span("t")
         pos = norm.find(anchor, pos + 1)
     return None
 
 
-def _locate(leaf: Leaf, article: NormalizedArticle, field: Field) -> _Hit | None:
-    if field == "title":
-        norm, index, original = article.title_norm, article.title_map, article.title
-    else:
-        norm, index, original = article.body_norm, article.body_map, article.body
+def _occurrences(leaf: Leaf, norm: str) -> Iterator[tuple[int, int]]:
+    """Every match of the term, in order (NEAR needs them all, a term alone the first)."""
     found = _search(leaf, norm)
-    if found is None:
-        return None
-    start, end = found.span("t")
+    while found is not None:
+        yield found
+        found = _search(leaf, norm, found[0] + 1)
+
+
+def _field(article: NormalizedArticle, field: Field) -> tuple[str, list[int], str]:
+    if field == "title":
+        return article.title_norm, article.title_map, article.title
+    return article.body_norm, article.body_map, article.body
+
+
+def _hit(article: NormalizedArticle, field: Field, start: int, end: int) -> _Hit:
+    """The folded span ``[start, end)`` of a field as a span of its original text."""
+    _, index, original = _field(article, field)
     # Characters folded to nothing right after the match (harakat, a combining accent on the
     # last letter) belong to it: stop at the next character that produced folded text.
     orig_end = index[end] if end < len(index) else len(original)
     return _Hit(field, index[start], max(orig_end, index[end - 1] + 1))
+
+
+def _locate(leaf: Leaf, article: NormalizedArticle, field: Field) -> _Hit | None:
+    found = _search(leaf, article.title_norm if field == "title" else article.body_norm)
+    return None if found is None else _hit(article, field, *found)
+
+
+def _near(
+    left: Leaf, right: Leaf, distance: int, article: NormalizedArticle, field: Field
+) -> tuple[_Hit, _Hit] | None:
+    """The first pair of occurrences of the two leaves with at most ``distance`` words between
+    them, in either order, neither overlapping the other; None when there is none."""
+    norm = _field(article, field)[0]
+    if norm.find(left.anchor) == -1 or norm.find(right.anchor) == -1:
+        return None
+    starts = article.title_word_starts if field == "title" else article.body_word_starts
+
+    def words(spans: Iterator[tuple[int, int]]) -> list[tuple[int, int, int, int]]:
+        """Each span with the index of its first and last word."""
+        return [
+            (s, e, bisect.bisect_right(starts, s) - 1, bisect.bisect_right(starts, e - 1) - 1)
+            for s, e in spans
+        ]
+
+    lefts = words(_occurrences(left, norm))
+    rights = words(_occurrences(right, norm)) if lefts else []
+    best: tuple[int, int, int, int, int] | None = None  # where it starts, spans of both
+    for firsts, seconds, swapped in ((lefts, rights, False), (rights, lefts, True)):
+        second_words = [w for _, _, w, _ in seconds]  # non-decreasing: spans come in order
+        for s, e, _, last in firsts:
+            # From the first occurrence that starts in the word where this one ends: in text
+            # without spaces (CJK) or with glued words, two terms can share a word.
+            at = bisect.bisect_left(second_words, last)
+            while at < len(seconds) and second_words[at] <= last + 1 + distance:
+                s2, e2 = seconds[at][:2]
+                if s2 >= e:
+                    pair = (s2, e2, s, e) if swapped else (s, e, s2, e2)
+                    if best is None or min(s, s2) < best[0]:
+                        best = (min(s, s2), *pair)
+                    break
+                at += 1
+            else:
+                continue
+            break
+    if best is None:
+        return None
+    _, s1, e1, s2, e2 = best
+    return _hit(article, field, s1, e1), _hit(article, field, s2, e2)
 
 
 def _snippet(text: str, words: _Words, start: int, end: int) -> tuple[str, int, int]:
@@ -275,25 +358,20 @@ class CompiledQuery:
     a term in many watches is then one leaf, compiled once for all of them.
     """
 
-    def __init__(self, query: Query, shared: dict[tuple[str, ...], Leaf] | None = None) -> None:
+    def __init__(
+        self, query: Query, shared: dict[tuple[tuple[str, ...], bool], Leaf] | None = None
+    ) -> None:
         self.query = query
         self.leaves: dict[Term, Leaf] = {}  # every term, excluded ones too
-        self._shared = {} if shared is None else shared
-        self._compile(query)
-
-    def _compile(self, node: Query) -> None:
-        if isinstance(node, Term):
-            if node not in self.leaves:
-                words = term_words(node.text)
-                leaf = self._shared.get(words)
+        self.terms = query.terms()  # the ones an alert names, worked out once
+        shared = {} if shared is None else shared
+        for term in walk(query):
+            if isinstance(term, Term) and term not in self.leaves:
+                key = (term_words(term.text), term.prefix)
+                leaf = shared.get(key)
                 if leaf is None:
-                    leaf = self._shared[words] = Leaf(words)
-                self.leaves[node] = leaf
-        elif isinstance(node, Not):
-            self._compile(node.child)
-        elif isinstance(node, And | Or):
-            for child in node.children:
-                self._compile(child)
+                    leaf = shared[key] = Leaf(*key)
+                self.leaves[term] = leaf
 
     def match(self, title: str, body: str) -> list[Match] | None:
         """Convenience for one watch; prefer :meth:`match_normalized` across many."""
@@ -302,6 +380,7 @@ class CompiledQuery:
     def match_normalized(self, article: NormalizedArticle) -> list[Match] | None:
         """``None`` when the article does not match, else the positive terms it shows."""
         hits: dict[Term, _Hit | None] = {}
+        shown: dict[Term, _Hit] = {}  # a NEAR's terms are quoted where they are near
 
         def find(term: Term) -> _Hit | None:
             if term not in hits:
@@ -312,32 +391,47 @@ class CompiledQuery:
                 hits[term] = hit
             return hits[term]
 
+        def near(node: Near) -> bool:
+            fields: tuple[Field, ...] = ("title",) if node.left.title_only else ("title", "body")
+            left, right = self.leaves[node.left], self.leaves[node.right]
+            for field in fields:
+                pair = _near(left, right, node.distance, article, field)
+                if pair is not None:
+                    shown.setdefault(node.left, pair[0])
+                    shown.setdefault(node.right, pair[1])
+                    return True
+            return False
+
         def holds(node: Query) -> bool:
-            if isinstance(node, Term):
-                return find(node) is not None
-            if isinstance(node, Not):
-                return not holds(node.child)
-            if isinstance(node, And):
-                return all(holds(c) for c in node.children)
-            if isinstance(node, Or):
-                return any(holds(c) for c in node.children)
+            match node:  # no captures: see WatchSet._holds
+                case Term():
+                    return find(node) is not None
+                case Near():
+                    return near(node)
+                case Not():
+                    return not holds(node.child)
+                case And():
+                    return all(holds(c) for c in node.children)
+                case Or():
+                    return any(holds(c) for c in node.children)
             raise TypeError(node)
 
         if not holds(self.query):
             return None
         matches: list[Match] = []
         named: set[str] = set()
-        for term in self.query.terms():
-            hit = find(term)
-            if hit is None or term.text in named:
+        for term in self.terms:
+            hit = (shown.get(term) if shown else None) or find(term)
+            label = term.label
+            if hit is None or label in named:
                 continue
-            named.add(term.text)
+            named.add(label)
             if hit.field == "title":
                 text, spans = article.title, article.title_words
             else:
                 text, spans = article.body, article.body_words
             snippet, mark_start, mark_end = _snippet(text, spans, hit.start, hit.end)
-            matches.append(Match(term.text, hit.field, snippet, mark_start, mark_end))
+            matches.append(Match(label, hit.field, snippet, mark_start, mark_end))
         return matches
 
 

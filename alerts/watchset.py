@@ -12,7 +12,8 @@ and (for Arabic) optional proclitics around them, so every word of a matching te
 verbatim in the folded field it matched.  Whole-word boundaries, CJK substrings, Arabic
 prefixed forms, case and diacritics therefore need no rules of their own here: substring
 occurrence is a superset, and the matcher's own compiled leaf pattern, tried only where the
-term's first word occurs, settles it.
+term's first word occurs, settles it.  A truncated term (``Palmyr*``) is no exception: its last
+word is the literal prefix, which occurs verbatim in any word it matches.
 
 Soundness, which the tests check against evaluating every query on its own:
 
@@ -24,6 +25,8 @@ Soundness, which the tests check against evaluating every query on its own:
   matcher's search will too), absent (every place the match could start was tried), or
   unknown (too many places to try); the query is evaluated with Kleene logic and kept unless
   it is certainly false, so an exclusion never drops a watch on a guess;
+* ``a NEAR/n b`` is certainly false when ``a`` or ``b`` is absent, and unknown otherwise:
+  counting the words between them is the matcher's job, on the watches that get that far;
 * the survivors are decided by :meth:`CompiledQuery.match_normalized` itself, so results,
   terms, fields and snippets are exactly the matcher's.
 """
@@ -39,7 +42,7 @@ from typing import Any
 import ahocorasick
 
 from alerts.matcher import CompiledQuery, Leaf, Match, NormalizedArticle
-from alerts.query import And, Not, Or, Query, Term
+from alerts.query import And, Near, Not, Or, Query, Term, needs_positive_term
 from alerts.textnorm import normalize
 
 __all__ = ["WatchSet"]
@@ -79,6 +82,13 @@ class _LeafNode:
 
 
 @dataclass(frozen=True, slots=True)
+class _NearNode:
+    left: int
+    right: int
+    title_only: bool
+
+
+@dataclass(frozen=True, slots=True)
 class _NotNode:
     child: _Node
 
@@ -93,24 +103,7 @@ class _OrNode:
     children: tuple[_Node, ...]
 
 
-_Node = _LeafNode | _NotNode | _AndNode | _OrNode
-
-
-def _needs_positive_term(node: Query) -> bool:
-    """Whether ``node`` can only hold when one of its positive terms is present.
-
-    Mirrors the parser's rule (an AND needs one such operand, an OR needs all its
-    alternatives to be such) so that a watch missing every positive term can be skipped.
-    """
-    if isinstance(node, Term):
-        return True
-    if isinstance(node, Not):
-        return False
-    if isinstance(node, And):
-        return any(_needs_positive_term(c) for c in node.children)
-    if isinstance(node, Or):
-        return all(_needs_positive_term(c) for c in node.children)
-    raise TypeError(node)
+_Node = _LeafNode | _NearNode | _NotNode | _AndNode | _OrNode
 
 
 class _ArticleScan:
@@ -164,10 +157,10 @@ class WatchSet:
 
     def __init__(self, queries: Mapping[str, Query]) -> None:
         self.names: list[str] = list(queries)
-        shared: dict[tuple[str, ...], Leaf] = {}  # one leaf per distinct term, for every watch
+        shared: dict[tuple[tuple[str, ...], bool], Leaf] = {}  # one leaf per distinct term
         self.compiled: list[CompiledQuery] = [CompiledQuery(q, shared) for q in queries.values()]
         self._leaves: list[_Leaf] = []
-        self._leaf_ids: dict[tuple[str, ...], int] = {}  # by folded words
+        self._leaf_ids: dict[tuple[tuple[str, ...], bool], int] = {}  # by Leaf.key
         self._words: dict[str, int] = {}
         # Key of a first word -> leaves starting with it, with the watches for which that leaf
         # is a positive term (a reason to look at the watch at all).
@@ -179,10 +172,10 @@ class WatchSet:
             zip(queries.values(), self.compiled, strict=True)
         ):
             self._plans.append(self._plan(query, compiled))
-            if not _needs_positive_term(query):
+            if not needs_positive_term(query):
                 self._always.append(index)
-            for term in query.terms():
-                leaf_id = self._leaf_ids[compiled.leaves[term].words]
+            for term in compiled.terms:
+                leaf_id = self._leaf_ids[compiled.leaves[term].key]
                 if index not in trigger_watches[leaf_id]:
                     trigger_watches[leaf_id].append(index)
         for leaf_id, watches in trigger_watches.items():
@@ -207,22 +200,27 @@ class WatchSet:
         finds too, with the same regex.
         """
         leaf = compiled.leaves[term]
-        leaf_id = self._leaf_ids.get(leaf.words)
+        key = leaf.key
+        leaf_id = self._leaf_ids.get(key)
         if leaf_id is None:
             keys = tuple(self._words.setdefault(w, len(self._words)) for w in leaf.words)
-            leaf_id = self._leaf_ids[leaf.words] = len(self._leaves)
+            leaf_id = self._leaf_ids[key] = len(self._leaves)
             self._leaves.append(_Leaf(keys, keys[0], len(leaf.anchor), leaf))
         return leaf_id
 
     def _plan(self, node: Query, compiled: CompiledQuery) -> _Node:
-        if isinstance(node, Term):
-            return _LeafNode(self._leaf(node, compiled), node.title_only)
-        if isinstance(node, Not):
-            return _NotNode(self._plan(node.child, compiled))
-        if isinstance(node, And):
-            return _AndNode(tuple(self._plan(c, compiled) for c in node.children))
-        if isinstance(node, Or):
-            return _OrNode(tuple(self._plan(c, compiled) for c in node.children))
+        match node:
+            case Term():
+                return _LeafNode(self._leaf(node, compiled), node.title_only)
+            case And():
+                return _AndNode(tuple(self._plan(c, compiled) for c in node.children))
+            case Or():
+                return _OrNode(tuple(self._plan(c, compiled) for c in node.children))
+            case Not():
+                return _NotNode(self._plan(node.child, compiled))
+            case Near():
+                leaves = self._leaf(node.left, compiled), self._leaf(node.right, compiled)
+                return _NearNode(*leaves, node.left.title_only)
         raise TypeError(node)
 
     def _scan(self, text: str) -> _Hits:
@@ -233,12 +231,15 @@ class WatchSet:
         return hits
 
     def _holds(self, node: _Node, scan: _ArticleScan) -> _Tri:
-        """The query under Kleene logic: False only when it certainly does not match."""
+        """The query under Kleene logic: False only when it certainly does not match.
+
+        A NEAR is False when one of its terms is absent and unknown otherwise: how far apart
+        the two are is the matcher's to count, on the few watches that get that far.
+        """
+        # The plan's own node types, not the query's: isinstance is the cheapest dispatch,
+        # and this runs for every candidate watch of every article.
         if isinstance(node, _LeafNode):
             return scan.present(node.leaf, self._leaves[node.leaf], node.title_only)
-        if isinstance(node, _NotNode):
-            child = self._holds(node.child, scan)
-            return None if child is None else not child
         if isinstance(node, _AndNode):
             result: _Tri = True
             for c in node.children:
@@ -248,14 +249,21 @@ class WatchSet:
                 if value is None:
                     result = None
             return result
-        result = False
-        for c in node.children:
-            value = self._holds(c, scan)
-            if value is True:
-                return True
-            if value is None:
-                result = None
-        return result
+        if isinstance(node, _OrNode):
+            result = False
+            for c in node.children:
+                value = self._holds(c, scan)
+                if value is True:
+                    return True
+                if value is None:
+                    result = None
+            return result
+        if isinstance(node, _NotNode):
+            value = self._holds(node.child, scan)
+            return None if value is None else not value
+        pair = (node.left, node.right)
+        both = [scan.present(i, self._leaves[i], node.title_only) for i in pair]
+        return False if False in both else None
 
     def _candidates(self, article: NormalizedArticle) -> list[int]:
         scan = _ArticleScan(article, self._scan(article.title_norm), self._scan(article.body_norm))

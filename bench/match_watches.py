@@ -22,7 +22,9 @@ a little more than eager here).
 
 Watches are generated from fixed word lists with a seeded random generator: real places,
 people, organisations and topics (in English, Arabic and Russian), single names, phrases, OR
-groups of spellings, AND with a topic, exclusions and title: restrictions.  Most watches of a
+groups of spellings, AND with a topic, exclusions and title: restrictions, and (a share given
+by --operator-share, 10% by default) proximity (``Palmyra NEAR/5 museum``) and truncation
+(``Пальмир*``, ``Alepp* OR حل*``, ``Kharkiv NEAR/10 shell*``).  Most watches of a
 large service name something a given article does not mention, which the generator models
 with made-up names (a long tail of local places, people and companies).  Articles are the
 ground-truth bodies of shared/corpus/articles/*.json (NEWSWATCH_CORPUS, or ../shared/corpus
@@ -31,6 +33,7 @@ beside the repository), titled from the URL slug; without a corpus they are gene
 Usage (from the repository root, in the project's virtualenv):
 
     python bench/match_watches.py [--articles 12] [--repeat 5] [--sizes 10,1000,10000]
+                                  [--operator-share 0.1]
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from alerts import matcher
 from alerts.matcher import CompiledQuery, NormalizedArticle
-from alerts.query import Query, parse_query
+from alerts.query import Near, Query, Term, parse_query, walk
 from alerts.watchset import WatchSet
 
 
@@ -320,8 +323,38 @@ def entity(rng: random.Random) -> str:
     return rng.choice(CYRILLIC)
 
 
-def watch_query(rng: random.Random) -> str:
+def truncated(rng: random.Random, word: str) -> str:
+    """``word`` cut to a prefix (3 letters at least) and starred, as analysts truncate names to
+    catch their inflected forms (Пальмир* for Пальмира, Пальмиры, Пальмиру)."""
+    if len(word) <= 4 or " " in word or "-" in word:
+        return word
+    return word[: rng.randint(max(4, len(word) - 2), len(word) - 1)] + "*"
+
+
+def operator_query(rng: random.Random) -> str:
+    """A watch with NEAR/n or a truncated term, in the shapes media-monitoring tools offer."""
+    shape = rng.random()
+    single = [w for w in PLACES + CYRILLIC + ARABIC if " " not in w and "-" not in w]
+    if shape < 0.35:
+        return truncated(rng, rng.choice(single))
+    if shape < 0.5:
+        names = rng.choice(SPELLINGS)
+        return " OR ".join(truncated(rng, n) for n in names)
+    distance = rng.choice([3, 5, 5, 10])
+    left = entity(rng) if rng.random() < 0.6 else truncated(rng, rng.choice(single))
+    right = quoted(rng.choice(TOPICS))
+    if rng.random() < 0.3:
+        right = truncated(rng, right.strip('"').split()[0])
+    query = f"{left} NEAR/{distance} {right}"
+    if rng.random() < 0.3:
+        query += f" -{rng.choice(NOISE)}"
+    return query
+
+
+def watch_query(rng: random.Random, operator_share: float = 0.0) -> str:
     """One watch in the shapes users write (SPEC §3)."""
+    if operator_share and rng.random() < operator_share:
+        return operator_query(rng)
     shape = rng.random()
     if shape < 0.30:
         query = entity(rng)
@@ -345,13 +378,15 @@ def watch_query(rng: random.Random) -> str:
     return query
 
 
-def build_watches(count: int, seed: int, *, distinct: bool = False) -> dict[str, Query]:
+def build_watches(
+    count: int, seed: int, *, distinct: bool = False, operator_share: float = 0.0
+) -> dict[str, Query]:
     """``count`` generated watches; with ``distinct``, no query twice (popular names repeat)."""
     rng = random.Random(seed)
     watches: dict[str, Query] = {}
     seen: set[str] = set()
     while len(watches) < count:
-        query = parse_query(watch_query(rng))
+        query = parse_query(watch_query(rng, operator_share))
         if distinct:
             if str(query) in seen:
                 continue
@@ -483,18 +518,31 @@ def main() -> None:
     parser.add_argument("--naive-repeat", type=int, default=1, help="naive passes (best is kept)")
     parser.add_argument("--sizes", default="10,1000,10000")
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument(
+        "--operator-share",
+        type=float,
+        default=0.1,
+        help="share of watches using NEAR/n or a truncated term (0 for the plain mix)",
+    )
     args = parser.parse_args()
 
     articles, source = load_articles(args.articles, args.seed)
     chars = statistics.mean(len(t) + len(b) for t, b in articles)
     print(f"articles: {source}, {chars:,.0f} characters each on average")
+    if args.operator_share:
+        sample = build_watches(10_000, args.seed, operator_share=args.operator_share)
+        near = sum(any(isinstance(n, Near) for n in walk(q)) for q in sample.values())
+        prefix = sum(
+            any(isinstance(n, Term) and n.prefix for n in walk(q)) for q in sample.values()
+        )
+        print(f"of 10,000 watches: {near:,} with NEAR, {prefix:,} with a truncated term")
     for title, body in articles:  # warm the folding cache the same way for both sides
         NormalizedArticle.from_text(title, body)
 
     sizes = [int(s) for s in args.sizes.split(",")]
     rows = []
     for size in sizes:
-        queries = build_watches(size, args.seed)
+        queries = build_watches(size, args.seed, operator_share=args.operator_share)
         watchset, build_s = timed_build(queries, eager=False)
         ws_ms, ws_first_ms, ws_found = per_article_ms(
             with_watchset(watchset), articles, args.repeat
@@ -525,7 +573,7 @@ def main() -> None:
 
     builds = []
     for size in sizes:
-        queries = build_watches(size, args.seed, distinct=True)
+        queries = build_watches(size, args.seed, distinct=True, operator_share=args.operator_share)
         watchset, lazy_s = timed_build(queries, eager=False)
         eager_s = timed_build(queries, eager=True)[1]
         builds.append((size, distinct_terms(watchset), lazy_s, eager_s))

@@ -13,10 +13,17 @@ import sys
 from collections.abc import Sequence
 
 from alerts.delivery import ChannelSender, DeliveryWorker, sample_alert
+from alerts.query import explain, legacy_reading, parse_query
 from alerts.render import Renderer
 from newswatch import __version__
-from newswatch.config import LoadedConfig, find_config_path
-from newswatch.errors import ConfigError, DeliveryError, NewswatchError, UsageError
+from newswatch.config import Config, CrawlSettings, LoadedConfig, find_config_path
+from newswatch.errors import (
+    ConfigError,
+    DeliveryError,
+    NewswatchError,
+    QuerySyntaxError,
+    UsageError,
+)
 from newswatch.logs import setup_logging
 from newswatch.redact import Redactor, channel_address, protect_logs, redact_url
 from newswatch.sentry import init_sentry
@@ -24,7 +31,7 @@ from newswatch.store import Store, open_store
 from newswatch.store.consumers import outbox_consumer
 from scheduler import alerts_view, leftovers
 from scheduler.crawling import crawl_once
-from scheduler.loading import load_checked_config
+from scheduler.loading import load_checked_config, reading_changes
 from scheduler.resend import resend_dead_letters, resend_ids
 from scheduler.status import render_status
 from spiders.context import OutletResult
@@ -71,6 +78,9 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     check = commands.add_parser("check", parents=[common], help="validate the config and show it")
+    check.add_argument(
+        "--explain", metavar="WATCH", help="print how WATCH's query is read, as a tree in words"
+    )
     check.set_defaults(handler=_check)
 
     run = commands.add_parser("run", parents=[common], help="crawl and deliver alerts")
@@ -83,6 +93,22 @@ def _parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="print the alerts it would send; record nothing"
     )
     crawl.set_defaults(handler=_crawl)
+
+    try_ = commands.add_parser(
+        "try",
+        parents=[common],
+        help="judge pages against a query as a poll would, before trusting a watch to it",
+        description="Fetch each URL (with the config's crawl settings; an outlet's page is "
+        "named with its article identity) or read each FILE, extract the article as a poll "
+        "does and match QUERY against it: matched or not, the snippets with the term marked "
+        "in [brackets], and where a term that did not count sat on the page. Without a "
+        "config file the default crawl settings are used.",
+    )
+    try_.add_argument(
+        "query", metavar="QUERY", help="a watch query (README: Watch queries), quoted"
+    )
+    try_.add_argument("targets", nargs="+", metavar="URL|FILE")
+    try_.set_defaults(handler=_try)
 
     status = commands.add_parser(
         "status", parents=[common], help="outlets, outbox and recent alerts"
@@ -138,8 +164,8 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(args: argparse.Namespace) -> LoadedConfig:
-    loaded = load_checked_config(find_config_path(args.config))
+def _load(args: argparse.Namespace, *, warn: bool = True) -> LoadedConfig:
+    loaded = load_checked_config(find_config_path(args.config), warn=warn)
     init_sentry(loaded.config)
     protect_logs(loaded.config)  # from here on no log line shows a secret of this config
     return loaded
@@ -151,8 +177,10 @@ def _store(loaded: LoadedConfig) -> Store:
 
 
 def _check(args: argparse.Namespace) -> int:
-    loaded = _load(args)
+    loaded = _load(args, warn=False)
     config = loaded.config
+    if args.explain is not None:
+        return _explain(config, args.explain)
     print(f"{loaded.file}: valid")
     print(f"store: {redact_url(config.store) if config.store else 'embedded (./newswatch-state/)'}")
     print(f"outlets ({len(config.outlets)}):")
@@ -166,7 +194,23 @@ def _check(args: argparse.Namespace) -> int:
     print(f"channels ({len(config.channels)}):")
     for name, channel in config.channels.items():
         print(f"  {name}: {channel.type} {channel_address(channel) or ''}".rstrip())
+    for line in reading_changes(config):
+        print(f"warning: {line}")
     _print_leftovers(loaded)
+    return EXIT_OK
+
+
+def _explain(config: Config, name: str) -> int:
+    watch = config.watches.get(name)
+    if watch is None:
+        raise UsageError(f"unknown watch {name!r} (watches: {', '.join(config.watches) or 'none'})")
+    query = parse_query(watch.query)
+    print(f"watch {name}: {watch.query}")
+    print(f"read as: {query}")
+    for line in explain(query):
+        print(line)
+    for line in reading_changes(config.model_copy(update={"watches": {name: watch}})):
+        print(f"warning: {line}")
     return EXIT_OK
 
 
@@ -252,6 +296,26 @@ def _crawl_exit_code(results: dict[str, OutletResult]) -> int:
     as an error)."""
     failed = any(not result.reachable or result.store_failures for result in results.values())
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _try(args: argparse.Namespace) -> int:
+    try:
+        query = parse_query(args.query)
+    except QuerySyntaxError as exc:
+        raise UsageError(f"query {args.query!r}: {exc}") from None
+    path = find_config_path(args.config)
+    crawl, outlets = CrawlSettings(), {}
+    if args.config or path.exists():  # the default file is optional here, a named one is not
+        config = _load(args, warn=False).config
+        crawl, outlets = config.crawl, config.outlets
+    from scheduler.trying import try_query  # the extraction libraries load only for `try`
+
+    print(f"query: {query}")
+    old = legacy_reading(args.query)
+    if old is not None:
+        print(f"warning: before OR bound tighter than juxtaposition this read as {old}")
+    try_query(query, args.targets, crawl, outlets, sys.stdout)
+    return EXIT_OK
 
 
 def _status(args: argparse.Namespace) -> int:

@@ -42,11 +42,13 @@ from spiders.precision import article_container, headline_of, precise_text
 
 __all__ = [
     "MAX_BLOCKS",
+    "Judged",
     "Page",
     "Reading",
     "article_text",
     "evidence_of",
     "extract_article",
+    "judge_blocks",
     "read_article",
     "read_page",
 ]
@@ -169,8 +171,19 @@ def evidence_of(page: Page) -> Evidence:
     )
 
 
-def article_text(page: Page) -> str:
-    """The blocks judged to be the article, in page order, one per line ("" on failure)."""
+@dataclass(frozen=True)
+class Judged:
+    """One block with the verdict on it: article or not, and the furniture its markup names
+    (``newswatch try`` says from these where a word that did not count sat)."""
+
+    block: Block
+    article: bool
+    furniture: str | None
+    score: float
+
+
+def judge_blocks(page: Page) -> list[Judged] | None:
+    """Every block of the page with its verdict; None when the page could not be judged."""
     if len(page.blocks) > MAX_BLOCKS:
         logger.warning(
             "not judged: %s has %d blocks of text, more than %d",
@@ -178,7 +191,7 @@ def article_text(page: Page) -> str:
             len(page.blocks),
             MAX_BLOCKS,
         )
-        return ""
+        return None
     try:
         evidence = evidence_of(page)
         rows = block_features(page.blocks, evidence)
@@ -186,12 +199,16 @@ def article_text(page: Page) -> str:
         furniture = named_furniture(page.blocks, evidence)
     except Exception:
         logger.warning("could not judge the page %s", page.url, exc_info=True)
-        return ""
-    kept = [
-        block.text
+        return None
+    return [
+        Judged(block, is_article(row, score, named), named, score)
         for block, row, score, named in zip(page.blocks, rows, scores, furniture, strict=True)
-        if is_article(row, score, named)
     ]
+
+
+def article_text(page: Page) -> str:
+    """The blocks judged to be the article, in page order, one per line ("" on failure)."""
+    kept = [judged.block.text for judged in judge_blocks(page) or () if judged.article]
     if kept and kept[0] == page.title:  # the headline is matched as the title already
         kept = kept[1:]
     return "\n".join(kept)

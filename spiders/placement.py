@@ -38,7 +38,15 @@ import ahocorasick
 import lxml.etree
 import lxml.html
 
-__all__ = ["FEATURES", "Block", "Evidence", "block_features", "named_furniture", "segment"]
+__all__ = [
+    "FEATURES",
+    "Block",
+    "Evidence",
+    "block_features",
+    "furniture_phrase",
+    "named_furniture",
+    "segment",
+]
 
 # Elements that flow inside a line of text; every other element starts a block of its own.
 _INLINE = frozenset(
@@ -378,6 +386,29 @@ def named_furniture(blocks: list[Block], evidence: Evidence) -> list[str | None]
         return verdict
 
     return [kind_of(b.element) for b in blocks]
+
+
+# What :func:`named_furniture` returns (a tag, an ARIA role, or a class/id word starting with one
+# of _NEVER_MATCHED), in words a reader of ``newswatch try`` recognises; first prefix wins.
+_PHRASES = (
+    (("comment", "disqus"), "in the comments"),
+    (("mostread", "popular"), "in a 'most read' list"),
+    (("related", "recommend", "outbrain", "taboola"), "in a 'related stories' list"),
+    (("nav", "menu", "breadcrumb"), "in a navigation menu"),
+    (("footer", "contentinfo"), "in the page footer"),
+    (("sidebar", "aside", "complementary"), "in a sidebar"),
+    (("cookie", "consent", "gdpr", "dialog", "alertdialog"), "in a cookie or consent notice"),
+    (("banner",), "in the page header"),
+    (("search",), "in a search form"),
+)
+
+
+def furniture_phrase(name: str) -> str:
+    """Where a block named ``name`` by :func:`named_furniture` sits, said for people."""
+    for prefixes, phrase in _PHRASES:
+        if name.startswith(prefixes):
+            return phrase
+    return f"in a part of the page marked {name!r}"
 
 
 def _words(element: lxml.etree._Element) -> tuple[int, int]:

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from alerts.matcher import CONTEXT_WORDS, ELLIPSIS, Match, NormalizedArticle, compile_query
-from alerts.query import And, Not, Or, Term, parse_query
+from alerts.query import And, Near, Not, Or, Term, explain, legacy_reading, parse_query
 from alerts.textnorm import normalize, normalize_with_map, term_words
 from newswatch.errors import NewswatchError, QuerySyntaxError
 
@@ -197,6 +197,26 @@ def test_each_term_gets_its_own_snippet() -> None:
         assert m.snippet[m.mark_start : m.mark_end] == m.term
 
 
+def test_near_quotes_each_term_where_the_two_are_near() -> None:
+    body = f"Palmyra fell. {_words(20, 'w')} Later the Palmyra museum reopened."
+    result = _match("museum NEAR/2 Palmyr*", "", body)
+    assert result is not None
+    museum, palmyra = result
+    assert (museum.term, palmyra.term) == ("museum", "Palmyr*")
+    assert palmyra.snippet.endswith("Later the Palmyra museum reopened.")
+    assert palmyra.snippet[palmyra.mark_start : palmyra.mark_end] == "Palmyra"
+    assert palmyra.snippet[palmyra.mark_end :].startswith(" museum")
+    assert _match("museum NEAR/2 Palmyr*", "", "Palmyra fell. " + _words(20, "w")) is None
+
+
+def test_truncated_term_marks_the_whole_word() -> None:
+    m = _only(_match("Пальмир*", "", "Бои за Пальмиру продолжаются"))
+    assert m.term == "Пальмир*"
+    assert m.snippet[m.mark_start : m.mark_end] == "Пальмиру"
+    m = _only(_match("تدم*", "", "دخلت القوات بِتَدْمُـرَ اليوم"))
+    assert m.snippet[m.mark_start : m.mark_end] == "تَدْمُـرَ"
+
+
 def test_match_is_frozen() -> None:
     m = _only(_match("Palmyra", "", "Palmyra"))
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -209,21 +229,36 @@ def test_match_is_frozen() -> None:
 def test_parse_tree_shapes() -> None:
     a, b, c = Term("a"), Term("b"), Term("c")
     assert parse_query("a") == a
-    assert parse_query("a b OR c") == Or((And((a, b)), c))
+    assert parse_query("a b OR c") == And((a, Or((b, c))))  # OR binds tighter, as in Google
     assert parse_query("a (b OR c)") == And((a, Or((b, c))))
+    assert parse_query("(a b) OR c") == Or((And((a, b)), c))
+    assert parse_query("a OR b -c") == And((Or((a, b)), Not(c)))  # excludes from the whole
+    assert parse_query("-c a OR b") == And((Not(c), Or((a, b))))
+    assert parse_query("a OR b c OR d") == And((Or((a, b)), Or((c, Term("d")))))
     assert parse_query("a OR b OR c") == Or((a, b, c))
     assert parse_query("((a))") == a
     assert parse_query('-"x y" a') == And((Not(Term("x y", phrase=True)), a))
     assert parse_query('title:"x y"') == Term("x y", phrase=True, title_only=True)
-    assert parse_query("title:(a OR -b c)") == Or(
+    assert parse_query("title:(a OR b -c)") == And(
         (
-            Term("a", title_only=True),
-            And((Not(Term("b", title_only=True)), Term("c", title_only=True))),
+            Or((Term("a", title_only=True), Term("b", title_only=True))),
+            Not(Term("c", title_only=True)),
         )
     )
     assert parse_query("a or b") == And((a, Term("or"), b))
     assert parse_query("-OR a") == And((Not(Term("OR")), a))
     assert parse_query("Palmyra's") == Term("Palmyra's")
+    assert parse_query("Palmyr*") == Term("Palmyr", prefix=True)
+    assert parse_query('"Palmyr*"') == Term("Palmyr*", phrase=True)
+    assert parse_query("-Palmyr* x") == And((Not(Term("Palmyr", prefix=True)), Term("x")))
+    assert parse_query('a NEAR/5 "b c"') == Near(a, Term("b c", phrase=True), 5)
+    assert parse_query("x a NEAR/5 b OR c") == And((Term("x"), Or((Near(a, b, 5), c))))
+    assert parse_query("title:(a NEAR/2 b)") == Near(
+        Term("a", title_only=True), Term("b", title_only=True), 2
+    )
+    assert parse_query("x -(a NEAR/2 b)") == And((Term("x"), Not(Near(a, b, 2))))
+    assert parse_query("a near b") == And((a, Term("near"), b))
+    assert parse_query("-NEAR/5 a") == And((Not(Term("NEAR/5")), a))
 
 
 def test_terms_lists_positive_leaves_in_order_once() -> None:
@@ -243,6 +278,10 @@ def test_terms_lists_positive_leaves_in_order_once() -> None:
         "(Palmyra OR Tadmur) Russia -(concert OR festival)",
         'title:"Palmyra offensive" OR تدمر',
         "-title:Palmyra Syria",
+        'Palmyra OR Tadmur OR "تدمر" -"Palmyra, New York"',
+        "(a b) OR c",
+        'Palmyr* NEAR/5 "museum director" -(x NEAR/2 y)',
+        "title:(Пальмир* NEAR/3 музей) OR تدم*",
     ],
 )
 def test_str_round_trips(query: str) -> None:
@@ -291,6 +330,24 @@ SYNTAX_ERRORS = [
     ("a AND b", 3, "'AND' is not an operator"),
     ("NOT a", 1, "'NOT' is not an operator"),
     ("a \u0640", 3, "nothing left to match"),
+    ("a OR -b c", 6, "only exclusions"),
+    ("Pa*", 3, "at least 3 letters before '*'"),
+    ("تد*", 3, "at least 3 letters before '*'"),
+    ("Pal*ra", 4, "put it at the end of a word"),
+    ("Palmyra **", 9, "put it at the end of a word"),
+    ("*", 1, "nothing left to match"),
+    ("a NEAR b", 3, "'NEAR' is not an operator; write NEAR/5"),
+    ("a NEAR/x b", 3, "'NEAR/x' is not an operator"),
+    ("a NEAR/0 b", 3, "distance must be 1 to 100"),
+    ("a NEAR/101 b", 3, "distance must be 1 to 100"),
+    ("NEAR/3 a", 1, "'NEAR' needs a term or a phrase before it"),
+    ("a NEAR/3", 3, "'NEAR' needs a term or a phrase after it"),
+    ("a NEAR/3 OR b", 3, "'NEAR' needs a term or a phrase after it"),
+    ("(a b) NEAR/3 c", 7, "not a group"),
+    ("a NEAR/3 (b OR c)", 3, "not a group"),
+    ("a NEAR/3 b NEAR/3 c", 12, "NEAR joins two terms"),
+    ("title:a NEAR/3 b", 9, "write title:(a NEAR/5 b)"),
+    ("-a NEAR/3 b", 1, "write -(a NEAR/5 b)"),
 ]
 
 
@@ -361,3 +418,56 @@ def test_normalize_map_points_at_source_characters(text: str) -> None:
 def test_term_words_split_on_spaces_and_hyphens() -> None:
     assert term_words("  Palmyra-Offensive  now ") == ("palmyra", "offensive", "now")
     assert term_words(" - ") == ()
+
+
+# --- the old precedence, and the tree in words -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "old"),
+    [
+        (
+            'Palmyra OR Tadmur OR "تدمر" -"Palmyra, New York"',
+            'Palmyra OR Tadmur OR ("تدمر" -"Palmyra, New York")',
+        ),
+        ("a b OR c", "(a b) OR c"),
+        ("-x a OR b", "(-x a) OR b"),
+        ("a OR -c b", "a OR (-c b)"),  # refused now: the alternative "-c" excludes only
+    ],
+)
+def test_legacy_reading_of_queries_whose_meaning_changed(query: str, old: str) -> None:
+    before = legacy_reading(query)
+    assert before is not None and str(before) == old
+    with pytest.raises(QuerySyntaxError) if "OR -" in query else _nothing():
+        assert parse_query(query) != before
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["Palmyra", "a b", "a OR b OR c", "a (b OR c)", "(a b) OR c", "a -b", "Palmyr* NEAR/3 x", ")"],
+)
+def test_legacy_reading_is_none_when_nothing_changed(query: str) -> None:
+    assert legacy_reading(query) is None
+
+
+class _nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def test_explain_says_how_the_query_is_grouped() -> None:
+    query = parse_query('Palmyra OR Tadmur -"Palmyra, New York" title:(Пальмир* NEAR/5 музей)')
+    assert explain(query) == [
+        "all of:",
+        "  any of:",
+        '    the word "Palmyra", in the title or the text',
+        '    the word "Tadmur", in the title or the text',
+        "  but not:",
+        '    the phrase "Palmyra, New York", in the title or the text',
+        "  both, at most 5 words apart, in either order:",
+        '    a word starting with "Пальмир", in the title',
+        '    the word "музей", in the title',
+    ]

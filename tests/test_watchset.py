@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from alerts.matcher import Match, NormalizedArticle, compile_query
-from alerts.query import And, Not, Or, Query, Term, parse_query
+from alerts.query import And, Near, Not, Or, Query, Term, parse_query
 from alerts.watchset import WatchSet
 from newswatch.errors import QuerySyntaxError
 
@@ -119,6 +119,8 @@ _SPELLINGS = [
     "حماة",
     "حماه",
     "Пальмира",
+    "Пальмиру",
+    "ПАЛЬМИРЫ",
     "ПАЛЬМИРА",
     "Пальмирский",
     "НеоПальмира",
@@ -172,6 +174,8 @@ _QUERY_WORDS = [
     "पुर",
     "Palmyra's",
 ]
+# Truncated terms: each is a prefix of some spellings above, in several scripts.
+_PREFIXES = ["Palmyr*", "palm*", "Tadm*", "Ass*", "al-Ass*", "Пальмир*", "تدم*", "الأس*", "ran*"]
 
 
 def _random_text(rng: random.Random, longest: int) -> str:
@@ -182,7 +186,11 @@ def _random_text(rng: random.Random, longest: int) -> str:
     return "".join(parts)
 
 
-def _random_term(rng: random.Random) -> str:
+def _random_term(rng: random.Random, title: bool | None = None) -> str:
+    if title is None:
+        title = rng.random() < 0.15
+    if rng.random() < 0.15:
+        return ("title:" if title else "") + rng.choice(_PREFIXES)
     n = rng.choice([1, 1, 1, 2, 2, 3])
     words = [rng.choice(_QUERY_WORDS) for _ in range(n)]
     if n == 1 and rng.random() < 0.7:
@@ -190,7 +198,13 @@ def _random_term(rng: random.Random) -> str:
     else:
         joiner = rng.choice([" ", "-", " "])
         text = '"' + joiner.join(words) + '"'
-    return ("title:" if rng.random() < 0.15 else "") + text
+    return ("title:" if title else "") + text
+
+
+def _random_near(rng: random.Random) -> str:
+    title = rng.random() < 0.15
+    near = f"NEAR/{rng.choice([1, 1, 2, 3, 5])}"
+    return f"{_random_term(rng, title)} {near} {_random_term(rng, title)}"
 
 
 def _random_query_text(rng: random.Random, depth: int = 0) -> str:
@@ -198,6 +212,9 @@ def _random_query_text(rng: random.Random, depth: int = 0) -> str:
     for _ in range(rng.choice([1, 1, 2, 2, 3])):
         if depth < 2 and rng.random() < 0.25:
             operand = "(" + _random_query_text(rng, depth + 1) + ")"
+        elif rng.random() < 0.2:
+            operand = _random_near(rng)
+            operand = f"({operand})" if rng.random() < 0.5 else operand
         else:
             operand = _random_term(rng)
         if rng.random() < 0.25:
@@ -214,7 +231,11 @@ def _random_tree(rng: random.Random, depth: int = 0) -> Query:
     if depth >= 2 or rng.random() < 0.4:
         text = rng.choice(_QUERY_WORDS)
         return Term(text, phrase=rng.random() < 0.2, title_only=rng.random() < 0.2)
-    kind = rng.choice(["and", "or", "not"])
+    kind = rng.choice(["and", "or", "not", "near"])
+    if kind == "near":
+        title = rng.random() < 0.2
+        left, right = (Term(rng.choice(_QUERY_WORDS), title_only=title) for _ in "lr")
+        return Near(left, right, rng.randint(1, 4))
     if kind == "not":
         return Not(_random_tree(rng, depth + 1))
     children = tuple(_random_tree(rng, depth + 1) for _ in range(rng.randint(2, 3)))
@@ -329,6 +350,7 @@ def _many_watches(count: int, rng: random.Random) -> tuple[dict[str, Query], lis
         other = rng.choice(_QUERY_WORDS)
         shapes = [name, f'"{name} {_made_up_name(rng)}"', f"{name} OR {other}"]
         shapes += [f"{name} -{other}", f"title:{name}", f"{other} {name}"]
+        shapes += [f"{name[:-1]}*", f"{name} NEAR/3 {other}"]
         texts[rng.choice(shapes)] = None
     queries: dict[str, Query] = {}
     for text in texts:
@@ -352,7 +374,7 @@ def test_ten_thousand_watches_build_without_compiling_and_match_as_each_alone() 
     watchset = WatchSet(queries)
     leaves = [leaf for compiled in watchset.compiled for leaf in compiled.leaves.values()]
     assert not [leaf for leaf in leaves if leaf._pattern is not None], "built lazily"
-    assert len({id(leaf) for leaf in leaves}) == len({leaf.words for leaf in leaves}), "shared"
+    assert len({id(leaf) for leaf in leaves}) == len({leaf.key for leaf in leaves}), "shared"
 
     articles = [(c["title"] or "", c["body"] or "") for c in CASES[::12]]
     for _ in range(10):
@@ -372,7 +394,7 @@ def test_ten_thousand_watches_build_without_compiling_and_match_as_each_alone() 
         assert list(got) == list(expected)
         matched += len(got)
     assert matched > 1000, "the articles should make many watches match"
-    distinct = {leaf.words: leaf for leaf in leaves}.values()
+    distinct = {leaf.key: leaf for leaf in leaves}.values()
     compiled = [leaf for leaf in distinct if leaf._pattern is not None]
     assert 0 < len(compiled) < len(distinct) // 4, "only terms the articles show are compiled"
     solo = next(name for name in names if name in queries)  # a watch of one made-up name
