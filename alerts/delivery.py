@@ -163,7 +163,7 @@ class DeliveryWorker:
         """Close due digests, then try every due entry of every channel once.
 
         ``ignore_schedule`` tries entries that are waiting out a backoff too: what
-        ``run --once`` (SPEC: "try every pending delivery") does.
+        ``run --once`` ("try every pending delivery") does.
         """
         return asyncio.run(self.run(ignore_schedule))
 

@@ -1,6 +1,6 @@
-"""Webhook alerts (SPEC §5): JSON with an id header and an HMAC signature, or Slack / Discord.
+"""Webhook alerts: JSON with an id header and an HMAC signature, or Slack / Discord.
 
-``json`` posts the exact body of SPEC §5 (a digest posts its alerts' bodies in a list);
+``json`` posts the exact body the README shows (a digest posts its alerts' bodies in a list);
 ``slack`` and ``discord`` post those services' own message formats, rendered from the
 ``slack.json`` / ``discord.json`` templates. A 307/308 is posted again to its new address; a
 301/302/303 is an error naming it (following would turn the POST into a GET without the alert);
@@ -41,7 +41,7 @@ def _alert_body(alert: dict[str, Any]) -> dict[str, Any]:
 
 
 def webhook_body(alert: dict[str, Any]) -> bytes:
-    """SPEC §5's body: the stored alert without its rendering hints (snippet marks)."""
+    """The webhook body of the README: the stored alert without its rendering hints (snippet marks)."""
     if "digest" in alert:
         body = {
             "id": alert["id"],

@@ -321,7 +321,7 @@ def entity(rng: random.Random) -> str:
 
 
 def watch_query(rng: random.Random) -> str:
-    """One watch in the shapes users write (SPEC §3)."""
+    """One watch in the shapes users write."""
     shape = rng.random()
     if shape < 0.30:
         query = entity(rng)

@@ -1,21 +1,23 @@
-"""The ``newswatch`` command line (SPEC §2).
+"""The ``newswatch`` command line.
 
 Expected failures (a bad config, an unreachable store, an unknown name) print one clear line and
-exit with the code SPEC gives, never a traceback; anything else is a bug and keeps its traceback.
+exit with the code the README gives, never a traceback; anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from alerts.delivery import ChannelSender, DeliveryWorker, sample_alert
 from alerts.render import Renderer
 from newswatch import __version__
-from newswatch.config import LoadedConfig, find_config_path
+from newswatch.config import LoadedConfig, config_schema, find_config_path
 from newswatch.errors import ConfigError, DeliveryError, NewswatchError, UsageError
 from newswatch.logs import setup_logging
 from newswatch.redact import Redactor, channel_address, protect_logs, redact_url
@@ -42,7 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except ConfigError as exc:
-        print(f"newswatch: config refused: {exc}", file=sys.stderr)
+        for problem in exc.problems:  # one line each: a file with four mistakes shows four
+            print(f"newswatch: config refused: {problem}", file=sys.stderr)
         return EXIT_USAGE
     except UsageError as exc:
         print(f"newswatch: {exc}", file=sys.stderr)
@@ -62,13 +65,17 @@ def _parser() -> argparse.ArgumentParser:
         prog="newswatch", description="Keyword alerts for news outlets and their mirrors."
     )
     parser.add_argument("--version", action="version", version=f"newswatch {__version__}")
+    _add_common(parser, suppress=False)
+    # The same options after the command: `newswatch check -c x.yaml` and `newswatch -c x.yaml
+    # check` both work. SUPPRESS keeps a subcommand from resetting what was given before it.
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "-c", "--config", help="config file (default: $NEWSWATCH_CONFIG, else ./newswatch.yaml)"
-    )
-    common.add_argument("--log-format", choices=("text", "json"), default="text")
-    common.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    _add_common(common, suppress=True)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    schema = commands.add_parser(
+        "schema", parents=[common], help="print the JSON Schema of the config file"
+    )
+    schema.set_defaults(handler=_schema)
 
     check = commands.add_parser("check", parents=[common], help="validate the config and show it")
     check.set_defaults(handler=_check)
@@ -136,6 +143,31 @@ def _parser() -> argparse.ArgumentParser:
     discard.add_argument("--digest", metavar="WATCH", help="the open digest of a removed watch")
     discard.set_defaults(handler=_discard)
     return parser
+
+
+def _add_common(parser: argparse.ArgumentParser, suppress: bool) -> None:
+    def default(value: Any) -> Any:
+        return argparse.SUPPRESS if suppress else value
+
+    parser.add_argument(
+        "-c",
+        "--config",
+        default=default(None),
+        help="config file (default: $NEWSWATCH_CONFIG, else ./newswatch.yaml)",
+    )
+    parser.add_argument("--log-format", choices=("text", "json"), default=default("text"))
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=default(False),
+        help="debug logging: library messages, crawl statistics, scheduler runs",
+    )
+
+
+def _schema(args: argparse.Namespace) -> int:
+    print(json.dumps(config_schema(), indent=2, ensure_ascii=False))
+    return EXIT_OK
 
 
 def _load(args: argparse.Namespace) -> LoadedConfig:

@@ -8,6 +8,7 @@ file and line like any other config error.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,25 +17,38 @@ from alerts.digest import build_digest
 from alerts.query import parse_query
 from alerts.render import TEMPLATE_NAMES, Renderer
 from newswatch.config import LoadedConfig, load_config
-from newswatch.errors import QuerySyntaxError, TemplateError
+from newswatch.errors import ConfigError, QuerySyntaxError, TemplateError
+from newswatch.yamlsource import Located
 
 __all__ = ["load_checked_config"]
 
 
 def load_checked_config(path: Path) -> LoadedConfig:
-    loaded = load_config(path)
-    config = loaded.config
-    for name, watch in config.watches.items():
-        try:
-            parse_query(watch.query)
-        except QuerySyntaxError as exc:
-            raise loaded.error(
-                ("watches", name, "query"), f"watch {name!r}: query {watch.query!r}: {exc}"
-            ) from None
-    if config.templates and not Path(config.templates).is_dir():
-        raise loaded.error(("templates",), f"templates folder {config.templates!r} does not exist")
+    """Every problem of the file in one error; templates are rendered only once the rest is
+    valid (rendering needs a valid config)."""
+    loaded = load_config(path, checks=[_check_queries, _check_templates_folder])
     _check_templates(loaded)
     return loaded
+
+
+def _check_queries(source: Located) -> Iterator[ConfigError]:
+    watches = source.data.get("watches")
+    for name, watch in (watches if isinstance(watches, dict) else {}).items():
+        query = watch.get("query") if isinstance(watch, dict) else None
+        if not isinstance(query, str) or not query:
+            continue  # the model reports a missing or mistyped query
+        try:
+            parse_query(query)
+        except QuerySyntaxError as exc:
+            yield source.error(
+                ("watches", name, "query"), f"watch {name!r}: query {query!r}: {exc}"
+            )
+
+
+def _check_templates_folder(source: Located) -> Iterator[ConfigError]:
+    folder = source.data.get("templates")
+    if isinstance(folder, str) and folder and not Path(folder).is_dir():
+        yield source.error(("templates",), f"templates folder {folder!r} does not exist")
 
 
 def _check_templates(loaded: LoadedConfig) -> None:

@@ -2,7 +2,7 @@
 
 One spider serves every outlet: each request carries the name of the outlet poll it belongs to,
 so a single crawler engine can be fed polls for thousands of outlets. Every link is first turned
-into the article's canonical URL (SPEC §4): links outside the outlet are never followed, and
+into the article's canonical URL: links outside the outlet are never followed, and
 articles already seen are not fetched again unless their feed says they changed. Links written
 with any of the outlet's domains are fetched on the live domain, the one that last answered.
 Feeds and sitemaps are fetched conditionally (ETag / Last-Modified), so an unchanged one costs a
