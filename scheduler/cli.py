@@ -273,6 +273,12 @@ def _crawl_and_deliver(loaded: LoadedConfig, outlets: list[str]) -> int:
             report.failed,
             report.dead,
             report.left,
+            extra={
+                "sent": report.sent,
+                "failed": report.failed,
+                "dead": report.dead,
+                "left": report.left,
+            },
         )
     finally:
         store.close()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import json
 import logging
 import re
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
@@ -179,6 +180,13 @@ class NewsSpider(scrapy.Spider):
     def closed(self, reason: str) -> None:
         for poll in list(self.polls.values()):  # still waiting for answers: cut short
             self.end_poll(poll, f"the crawl stopped: {reason}")
+        stats = self.crawler.stats.get_stats() if self.crawler.stats else {}
+        if stats:  # for -v: the poll lines carry what an operator needs
+            plain = {
+                key: value if isinstance(value, int | float) else str(value)
+                for key, value in sorted(stats.items())
+            }
+            logger.debug("crawl statistics: %s", json.dumps(plain), extra={"stats": plain})
         if self._reader is not None:
             self._reader.close()
 

@@ -128,6 +128,19 @@ class OutletPoll:
         status.errors = dict(self.result.errors)
         status.reachable = self.result.reachable
         errors = ", ".join(f"{kind}: {n}" for kind, n in sorted(self.result.errors.items()))
+        failed = {d: why for d, why in self.failed.items() if d not in self.answered}
+        fields = {  # for JSON lines and Sentry: the numbers of the line, as fields
+            "outlet": self.name,
+            "domain": self.result.live_domain if self.result.reachable else None,
+            "duration_s": status.last_duration,
+            "pages": self.result.pages,
+            "not_modified": self.not_modified,
+            "articles": self.result.articles,
+            "alerts": self.result.alerts,
+            "articles_left": self.articles_left,
+            "errors": dict(self.result.errors),
+            "failed_domains": failed,
+        }
         if cut_short:
             logger.warning(
                 "%s: poll cut short after %.1fs (%s): %d pages, %d new articles, %d alerts so "
@@ -140,21 +153,25 @@ class OutletPoll:
                 self.result.alerts,
                 max(0, self.outstanding),
                 f"; errors: {errors}" if errors else "",
-                extra={"outlet": self.name},
+                extra={**fields, "cut_short": cut_short},
             )
         elif self.result.reachable:
             logger.info(
-                "%s: polled in %.1fs on %s: %d pages (%d not modified), %d new articles, "
+                "%s: polled in %.1fs on %s%s: %d pages (%d not modified), %d new articles, "
                 "%d alerts%s%s",
                 self.name,
                 status.last_duration,
                 self.result.live_domain,
+                f" ({', '.join(f'{d} failed: {why}' for d, why in failed.items())})"
+                if failed
+                else "",
                 self.result.pages,
                 self.not_modified,
                 self.result.articles,
                 self.result.alerts,
                 self._left_note(),
                 f"; errors: {errors}" if errors else "",
+                extra=fields,
             )
         else:
             logger.error(
@@ -162,7 +179,7 @@ class OutletPoll:
                 self.name,
                 ", ".join(self.outlet.domains),
                 f"; errors: {errors}" if errors else "",
-                extra={"outlet": self.name},
+                extra=fields,
             )
         store.save_outlet_status(self.name, status.to_json())  # after the line: it may fail
 
