@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from alerts.render import Renderer
+from alerts.render import Renderer, webhook_template
 from newswatch.config import WebhookChannel
 from newswatch.errors import ChannelDown, DeliveryError, PermanentDeliveryError, TemplateError
 from newswatch.redact import hide_url_paths, redact_url
@@ -42,7 +42,9 @@ def _alert_body(alert: dict[str, Any]) -> dict[str, Any]:
 
 def webhook_body(alert: dict[str, Any]) -> bytes:
     """The webhook body of the README: the stored alert without its rendering hints (snippet marks)."""
-    if "digest" in alert:
+    if "notice" in alert:
+        body = {"id": alert["id"], "notice": alert["notice"], "detected_at": alert["detected_at"]}
+    elif "digest" in alert:
         body = {
             "id": alert["id"],
             "watch": alert["watch"],
@@ -65,7 +67,7 @@ async def post_webhook(
     if channel.format == "json":
         body = webhook_body(alert)
     else:
-        rendered = renderer.render(f"{channel.format}.json", alert)
+        rendered = renderer.render(webhook_template(alert, channel.format), alert)
         try:
             body = json.dumps(json.loads(rendered), ensure_ascii=False).encode()
         except ValueError as exc:

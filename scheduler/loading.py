@@ -14,6 +14,7 @@ from pathlib import Path
 
 from alerts.delivery import sample_alert
 from alerts.digest import build_digest
+from alerts.notices import sample_notice
 from alerts.query import parse_query
 from alerts.render import TEMPLATE_NAMES, Renderer
 from newswatch.config import LoadedConfig, load_config
@@ -57,10 +58,13 @@ def _check_templates(loaded: LoadedConfig) -> None:
     renderer = Renderer.for_config(loaded.config)
     alerts = [sample_alert(), sample_alert(sparse=True)]  # full, and with every optional empty
     digest = build_digest("test-alert", datetime.now(UTC), [*alerts, sample_alert()])
+    notice = sample_notice()
     for template in TEMPLATE_NAMES:
         samples = [digest] if template.startswith("digest") else alerts
         if template.endswith(".json"):
             samples = [*alerts, digest]
+        if template.startswith("notice"):
+            samples = [notice]
         for sample in samples:
             try:
                 rendered = renderer.render(template, sample)

@@ -162,7 +162,14 @@ class NewsSpider(scrapy.Spider):
         outlet = self.context.config.outlets[name]
         status = OutletStatus.from_json(self.context.store.outlet_status(name))
         crawl = self.context.config.crawl
-        poll = OutletPoll(name, outlet, status, crawl.mirror_cooldown, crawl.max_articles_per_poll)
+        poll = OutletPoll(
+            name,
+            outlet,
+            status,
+            crawl.mirror_cooldown,
+            crawl.max_articles_per_poll,
+            crawl.dark_after,
+        )
         poll.key = f"{name}#{next(self._poll_numbers)}"
         self.polls[poll.key] = poll
         self._deadlines[poll.key] = self._reactor().callLater(
@@ -201,7 +208,7 @@ class NewsSpider(scrapy.Spider):
             deadline.cancel()
         try:
             self.crawler.signals.send_catch_log(poll_ending, poll=poll)
-            poll.finish(self.context.store, cut_short)
+            poll.finish(self.context.store, cut_short, self.context.notices)
         except StoreError as exc:
             self.context.store_failed(poll.name, exc, "the poll's outlet status was not saved")
         finally:

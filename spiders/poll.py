@@ -10,6 +10,7 @@ import logging
 import time
 from datetime import UTC, datetime, timedelta
 
+from alerts.notices import Notices, outlet_dark, outlet_recovered
 from newswatch.config import Outlet
 from newswatch.health import OutletStatus
 from newswatch.store import Store
@@ -28,6 +29,7 @@ class OutletPoll:
         status: OutletStatus,
         cooldown: timedelta,
         max_articles: int = 500,
+        dark_after: int = 3,
     ) -> None:
         self.name = name
         self.key = name  # unique per poll; the spider numbers them
@@ -50,6 +52,8 @@ class OutletPoll:
         # Article fetches this poll may still make: a listing of 100,000 items must not keep
         # one poll (and the deliveries waiting for it) going for hours.
         self.max_articles = max_articles
+        self.dark_after = dark_after
+        self.went: str | None = None  # "dark" or "recovered" when this poll changed that
         self.article_budget = max_articles
         self.articles_left = 0  # unseen articles not fetched for lack of budget: the next poll's
         self.not_modified = 0
@@ -103,12 +107,18 @@ class OutletPoll:
     def count_error(self, kind: str) -> None:
         self.result.errors[kind] = self.result.errors.get(kind, 0) + 1
 
-    def finish(self, store: Store, cut_short: str | None = None) -> None:
+    def finish(
+        self, store: Store, cut_short: str | None = None, notices: Notices | None = None
+    ) -> None:
         """Remember what this poll learned; log one line an operator can read at a glance.
 
         ``cut_short``: why the poll ends before its last answer (its deadline passed, the crawl
         is stopping). Such a poll must not read as complete: what it found counts, and the log,
         ``status`` and the metrics say it was cut short.
+
+        When this poll makes the outlet dark, or ends a dark spell, ``notices`` are queued
+        before the status is saved: a crash in between sends the same notice (same id) again
+        rather than none.
         """
         if self.finished:
             return
@@ -127,6 +137,15 @@ class OutletPoll:
         status.alerts = self.result.alerts
         status.errors = dict(self.result.errors)
         status.reachable = self.result.reachable
+        if not cut_short:  # a poll cut short proves neither that the outlet is up nor down
+            dark_since = status.dark_since
+            self.went = status.record_reachability(
+                self.result.reachable, self.dark_after, self.started
+            )
+            if notices is not None and self.went == "dark":
+                notices.send(outlet_dark(self.name, self.outlet.domains, status))
+            elif notices is not None and self.went == "recovered" and dark_since is not None:
+                notices.send(outlet_recovered(self.name, dark_since, self.result.live_domain))
         errors = ", ".join(f"{kind}: {n}" for kind, n in sorted(self.result.errors.items()))
         failed = {d: why for d, why in self.failed.items() if d not in self.answered}
         fields = {  # for JSON lines and Sentry: the numbers of the line, as fields
