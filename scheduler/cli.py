@@ -198,6 +198,10 @@ def _check(args: argparse.Namespace) -> int:
     print(f"channels ({len(config.channels)}):")
     for name, channel in config.channels.items():
         print(f"  {name}: {channel.type} {channel_address(channel) or ''}".rstrip())
+    if config.notices:
+        print(
+            f"notices: {', '.join(config.notices)} (outlet dark after {config.crawl.dark_after} polls)"
+        )
     _print_leftovers(loaded)
     return EXIT_OK
 

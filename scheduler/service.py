@@ -309,7 +309,13 @@ class Service:
             )
         for poll, _ in list(self.in_flight.values()):  # logged as cut short, not as polled
             self.spider.end_poll(poll, "the service is stopping")
-        self.crawler.stop()
+        stop_async = getattr(self.crawler, "stop_async", None)
+        if stop_async is not None:  # Scrapy 2.14+: stop() warns on every shutdown
+            from scrapy.utils.defer import deferred_from_coro
+
+            deferred_from_coro(stop_async())
+        else:
+            self.crawler.stop()
 
     def _crawler_stopped(self, result: Any) -> None:
         if self.reactor.running:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -104,6 +105,20 @@ def test_an_unreachable_outlet_is_one_error_line_tagged_with_its_outlet(
     assert set(loud[0]["failed_domains"]) == {PRIMARY, MIRROR}
 
 
+@pytest.fixture
+def root_logging() -> Iterator[None]:
+    """setup_logging replaces the root handlers: put pytest's back, or later records from other
+    tests' server threads go to this test's closed stderr."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
+@pytest.mark.usefixtures("root_logging")
 def test_scheduler_chatter_is_debug(capsys: pytest.CaptureFixture[str]) -> None:
     setup_logging("text", verbose=False)
     logging.getLogger("apscheduler.executors.default").info('Running job "deliver"')
@@ -116,4 +131,3 @@ def test_scheduler_chatter_is_debug(capsys: pytest.CaptureFixture[str]) -> None:
     setup_logging("text", verbose=True)
     logging.getLogger("apscheduler.executors.default").info('Running job "deliver"')
     assert "Running job" in capsys.readouterr().err
-    setup_logging("text", verbose=False)

@@ -153,3 +153,4 @@ def test_health_metrics_and_dark_outlet_notices_once_each(
     text = log.read_text()
     assert "Traceback" not in text
     assert "Running job" not in text and "executed successfully" not in text
+    assert "Warning" not in text  # nothing but newswatch's own lines at INFO
