@@ -5,11 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from alerts.notices import Notices, outlet_dark, outlet_recovered
+from alerts.notices import Notices, outlet_dark, outlet_recovered, sample_notice
 from alerts.render import Renderer
 from alerts.webhook import webhook_body
+from newswatch.config import load_config
 from newswatch.health import OutletStatus
 from newswatch.store import open_store
+from scheduler import alerts_view
+from scheduler.status import render_status
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
@@ -58,3 +61,24 @@ def test_a_notice_renders_for_every_channel_kind() -> None:
     assert b'"kind":"outlet_dark"' in webhook_body(notice)
     for template in ("notice_slack.json", "notice_discord.json"):
         assert "presstv" in renderer.render(template, notice)
+
+
+def test_status_and_alerts_show_a_notice_as_one(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text(
+        "outlets:\n  presstv: {domains: [a.example], feeds: [/rss]}\n"
+        "channels:\n  ops: {type: console}\nnotices: [ops]\n"
+    )
+    config = load_config(tmp_path / "c.yaml").config
+    store = open_store(None, timedelta(days=1), tmp_path / "state")
+    try:
+        Notices(store, ["ops"]).send(sample_notice())
+        rows = alerts_view.collect_alerts(
+            config, store, watch=None, channel=None, since=None, dead_only=False, limit=10
+        )
+        text = alerts_view.render_text(rows, config)
+        assert "(notice) [presstv] outlet presstv is unreachable on every domain" in text
+        assert "(notice) outlet presstv is unreachable on every domain" in render_status(
+            config, store
+        )
+    finally:
+        store.close()
