@@ -100,15 +100,15 @@ def test_example_configs_name_the_schema_for_editors() -> None:
         assert (path.parent / "../newswatch/config.schema.json").resolve() == SHIPPED_SCHEMA
 
 
-def _reference_examples(tmp_path: Path) -> list[Path]:
-    """The YAML blocks of docs/configuration.md that are whole config files."""
-    blocks = re.findall(r"```yaml\n(.*?)```", REFERENCE.read_text(encoding="utf-8"), re.S)
+def _reference_examples(tmp_path: Path, document: Path = REFERENCE) -> list[Path]:
+    """The YAML blocks of ``document`` that are whole config files."""
+    blocks = re.findall(r"```yaml\n(.*?)```", document.read_text(encoding="utf-8"), re.S)
     files = []
     for index, block in enumerate(block for block in blocks if "outlets:" in block):
-        path = tmp_path / f"reference-{index}.yaml"
+        path = tmp_path / f"{document.stem}-{index}.yaml"
         path.write_text(block, encoding="utf-8")
         files.append(path)
-    assert files, "docs/configuration.md shows no whole config"
+    assert files, f"{document.name} shows no whole config"
     return files
 
 
@@ -125,7 +125,11 @@ CHECK_JSONSCHEMA = shutil.which("check-jsonschema")
 )
 def test_check_jsonschema_accepts_every_example_and_refuses_mistakes(tmp_path: Path) -> None:
     assert CHECK_JSONSCHEMA is not None
-    examples = [*DEPLOY_CONFIGS, *_reference_examples(tmp_path)]
+    examples = [
+        *DEPLOY_CONFIGS,
+        *_reference_examples(tmp_path),
+        *_reference_examples(tmp_path, ROOT / "README.md"),
+    ]
     accepted = subprocess.run(
         [CHECK_JSONSCHEMA, "--schemafile", str(SHIPPED_SCHEMA), *map(str, examples)],
         capture_output=True,
