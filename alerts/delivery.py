@@ -163,7 +163,7 @@ class DeliveryWorker:
         """Close due digests, then try every due entry of every channel once.
 
         ``ignore_schedule`` tries entries that are waiting out a backoff too: what
-        ``run --once`` (SPEC: "try every pending delivery") does.
+        ``run --once`` ("try every pending delivery") does.
         """
         return asyncio.run(self.run(ignore_schedule))
 
@@ -238,7 +238,12 @@ class DeliveryWorker:
         self.store.ack(entry)
         report.sent += 1
         report.outcomes[entry.channel, "sent"] += 1
-        logger.info("channel %s: delivered alert %s", entry.channel, entry.id)
+        logger.info(
+            "channel %s: delivered alert %s",
+            entry.channel,
+            entry.id,
+            extra={"channel": entry.channel, "alert": entry.id},
+        )
         return None
 
     def _retry(self, entry: OutboxEntry, exc: DeliveryError, report: DeliveryReport) -> None:
@@ -257,7 +262,7 @@ class DeliveryWorker:
             entry.attempts + 1,
             delay,
             exc,
-            extra={"channel": entry.channel},
+            extra={"channel": entry.channel, "alert": entry.id, "attempt": entry.attempts + 1},
         )
 
     def close_due_digests(self) -> None:
@@ -275,7 +280,12 @@ class DeliveryWorker:
             digest = build_digest(watch, datetime.fromtimestamp(due, UTC), alerts)
             self.store.close_digest(watch, due, digest, channels if alerts else [])
             if alerts:
-                logger.info("watch %s: digest of %d alerts queued", watch, len(alerts))
+                logger.info(
+                    "watch %s: digest of %d alerts queued",
+                    watch,
+                    len(alerts),
+                    extra={"watch": watch, "alerts": len(alerts)},
+                )
 
     def _dead(self, entry: OutboxEntry, error: str, report: DeliveryReport) -> None:
         self.store.dead_letter(entry, error, self.clock())
@@ -287,7 +297,7 @@ class DeliveryWorker:
             entry.id,
             entry.attempts + 1,
             error,
-            extra={"channel": entry.channel},
+            extra={"channel": entry.channel, "alert": entry.id, "attempt": entry.attempts + 1},
         )
 
 

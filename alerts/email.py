@@ -1,4 +1,4 @@
-"""Email alerts: a multipart text + HTML message (SPEC §5) sent over SMTP.
+"""Email alerts: a multipart text + HTML message sent over SMTP.
 
 The Message-ID derives from the alert id, so a re-sent alert is recognisably the same message
 to the mail client; the subject is one line whatever the article's title holds.

@@ -1,7 +1,7 @@
 """From an extracted article to stored alerts: match every watch, claim, queue.
 
 This is the single place where an alert comes into being. The claim and the queued deliveries are
-one atomic store operation (SPEC §4), so an alert exists exactly once per (watch, article) and
+one atomic store operation, so an alert exists exactly once per (watch, article) and
 is stored before anything tries to send it.
 """
 
@@ -31,7 +31,7 @@ logger = logging.getLogger("newswatch.alerts")
 def build_alert(
     watch: str, article: Article, matches: list[Match], detected_at: datetime
 ) -> dict[str, Any]:
-    """The stored form of an alert: SPEC §5's JSON body, plus where to mark each snippet."""
+    """The stored form of an alert: the webhook JSON body, plus where to mark each snippet."""
     return {
         "id": alert_id(watch, article.url),
         "watch": watch,

@@ -1,4 +1,4 @@
-"""The watch query language (SPEC §3), parsed into an immutable tree.
+"""The watch query language, parsed into an immutable tree.
 
 Grammar, loosest binding first (as in Google: OR binds tighter than the implied AND, so a
 top-level ``-x`` excludes from the whole query)::

@@ -19,7 +19,7 @@ import newswatch
 from newswatch.config import Config
 from newswatch.errors import TemplateError
 
-__all__ = ["TEMPLATE_NAMES", "Renderer", "builtin_templates_dir", "one_line"]
+__all__ = ["TEMPLATE_NAMES", "Renderer", "builtin_templates_dir", "one_line", "webhook_template"]
 
 TEMPLATE_NAMES = (
     "email_subject.txt",
@@ -30,6 +30,11 @@ TEMPLATE_NAMES = (
     "digest.html",
     "slack.json",
     "discord.json",
+    "notice_subject.txt",
+    "notice.txt",
+    "notice.html",
+    "notice_slack.json",
+    "notice_discord.json",
 )
 MAX_SUBJECT = 200
 
@@ -119,7 +124,15 @@ def _template_line(exc: BaseException, filename: str | None) -> int | None:
 
 
 def _kind(alert: dict[str, Any]) -> str:
+    if "notice" in alert:
+        return "notice"
     return "digest" if "digest" in alert else "email"
+
+
+def webhook_template(alert: dict[str, Any], format: str) -> str:
+    """``slack.json`` for an alert or digest, ``notice_slack.json`` for a notice (its own file,
+    so a user's older override of ``slack.json`` keeps working)."""
+    return f"notice_{format}.json" if "notice" in alert else f"{format}.json"
 
 
 def _slack_escape(text: object) -> str:

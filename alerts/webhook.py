@@ -1,6 +1,6 @@
-"""Webhook alerts (SPEC §5): JSON with an id header and an HMAC signature, or Slack / Discord.
+"""Webhook alerts: JSON with an id header and an HMAC signature, or Slack / Discord.
 
-``json`` posts the exact body of SPEC §5 (a digest posts its alerts' bodies in a list);
+``json`` posts the exact body the README shows (a digest posts its alerts' bodies in a list);
 ``slack`` and ``discord`` post those services' own message formats, rendered from the
 ``slack.json`` / ``discord.json`` templates. A 307/308 is posted again to its new address; a
 301/302/303 is an error naming it (following would turn the POST into a GET without the alert);
@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from alerts.render import Renderer
+from alerts.render import Renderer, webhook_template
 from newswatch.config import WebhookChannel
 from newswatch.errors import ChannelDown, DeliveryError, PermanentDeliveryError, TemplateError
 from newswatch.redact import hide_url_paths, redact_url
@@ -41,8 +41,10 @@ def _alert_body(alert: dict[str, Any]) -> dict[str, Any]:
 
 
 def webhook_body(alert: dict[str, Any]) -> bytes:
-    """SPEC §5's body: the stored alert without its rendering hints (snippet marks)."""
-    if "digest" in alert:
+    """The webhook body of the README: the stored alert without its rendering hints (snippet marks)."""
+    if "notice" in alert:
+        body = {"id": alert["id"], "notice": alert["notice"], "detected_at": alert["detected_at"]}
+    elif "digest" in alert:
         body = {
             "id": alert["id"],
             "watch": alert["watch"],
@@ -65,7 +67,7 @@ async def post_webhook(
     if channel.format == "json":
         body = webhook_body(alert)
     else:
-        rendered = renderer.render(f"{channel.format}.json", alert)
+        rendered = renderer.render(webhook_template(alert, channel.format), alert)
         try:
             body = json.dumps(json.loads(rendered), ensure_ascii=False).encode()
         except ValueError as exc:

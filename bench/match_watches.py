@@ -352,7 +352,7 @@ def operator_query(rng: random.Random) -> str:
 
 
 def watch_query(rng: random.Random, operator_share: float = 0.0) -> str:
-    """One watch in the shapes users write (SPEC §3)."""
+    """One watch in the shapes users write."""
     if operator_share and rng.random() < operator_share:
         return operator_query(rng)
     shape = rng.random()

@@ -13,7 +13,7 @@ class Article:
     """One article of one outlet, identified by its canonical URL on the primary domain."""
 
     outlet: str
-    url: str  # canonical (SPEC §4)
+    url: str  # canonical
     fetched_from: str  # the URL that actually answered, on whichever mirror
     title: str
     text: str  # main text only: no menus, sidebars, related lists or comments
@@ -27,7 +27,7 @@ class Article:
 
 
 def format_time(moment: datetime | None) -> str | None:
-    """SPEC §5 timestamps: UTC, whole seconds, a trailing Z (sortable as text)."""
+    """Alert timestamps: UTC, whole seconds, a trailing Z (sortable as text)."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
 
 

@@ -1,29 +1,39 @@
-"""The config file as a typed model (SPEC §1), and loading it with errors that name file and line.
+"""The config file as a typed model, and loading it with errors that name file and line.
 
 Validation that needs no stage lives here: types, unknown keys, durations and sizes, regexes,
-cron strings, and references from watches to outlets and channels. Checks that need a stage
-(query syntax, templates) are run by the command line through :meth:`LoadedConfig.error`, so they
-report the same way.
+cron strings, addresses, URLs, and references from watches to outlets and channels. Checks that
+need a stage (query syntax, templates) are handed in by the command line as ``checks``, so they
+report the same way, in the same run: every problem of a file is reported at once.
+
+The model is also the config's JSON Schema (``newswatch schema``): each field's docstring is its
+description there, so editors show the same words as docs/configuration.md.
 """
 
 from __future__ import annotations
 
+import difflib
+import ipaddress
 import os
 import re
-from collections.abc import Mapping
+import types
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from urllib.parse import urlsplit
 
+import email_validator
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
     ValidationError,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -37,6 +47,7 @@ from newswatch.yamlsource import Located, read_yaml
 __all__ = [
     "DEFAULT_USER_AGENT",
     "Channel",
+    "Check",
     "Config",
     "ConsoleChannel",
     "EmailChannel",
@@ -44,7 +55,9 @@ __all__ = [
     "Outlet",
     "Watch",
     "WebhookChannel",
+    "config_schema",
     "find_config_path",
+    "format_duration",
     "load_config",
     "parse_duration",
     "parse_size",
@@ -95,38 +108,140 @@ def parse_size(value: Any) -> int:
     raise ValueError(f"not a size: {value!r} (write e.g. 512KB, 5MB)")
 
 
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
-Size = Annotated[int, BeforeValidator(parse_size)]
+def _email_address(value: str) -> str:
+    """A bare address (it is also the SMTP envelope sender), checked for form, never by DNS."""
+    try:
+        email_validator.validate_email(value, check_deliverability=False)
+    except email_validator.EmailNotValidError as exc:
+        raise ValueError(f"not an email address: {value!r} ({exc})") from None
+    return value
+
+
+def _listen_address(value: str) -> str:
+    """``host:port`` or ``[v6]:port``, refused here rather than by a traceback at ``run``."""
+    host, colon, port = value.rpartition(":")
+    example = "(write e.g. 127.0.0.1:8787, 0.0.0.0:8787 or [::1]:8787)"
+    if not colon or not port.isdigit() or not 0 < int(port) < 65536 or not host:
+        raise ValueError(f"listen must be host:port, not {value!r} {example}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise ValueError(f"listen: {host!r} is not an IPv6 address {example}") from None
+    elif not _DOMAIN.match(host.lower()):
+        raise ValueError(f"listen: {host!r} is neither an IP address nor a host name {example}")
+    return value
+
+
+# Patterns for the JSON Schema only (the validators above are the judges at load): a ${VAR} is
+# accepted wherever a value can come from the environment.
+_VAR_PATTERN = r"\$\{[A-Za-z_][A-Za-z0-9_]*(:-[^}]*)?\}"
+_DURATION_SCHEMA = {
+    "anyOf": [
+        {"type": "number", "minimum": 0},
+        {"type": "string", "pattern": rf"^\s*(\d+(\.\d+)?\s*(ms|s|m|h|d|w)|{_VAR_PATTERN})\s*$"},
+    ],
+    "examples": ["30s", "10m", "6h", "30d"],
+}
+_SIZE_SCHEMA = {
+    "anyOf": [
+        {"type": "integer", "minimum": 0},
+        {
+            "type": "string",
+            "pattern": rf"^\s*(\d+(\.\d+)?\s*([KMG]i?B|B)?|{_VAR_PATTERN})\s*$",
+        },
+    ],
+    "examples": ["512KB", "5MB"],
+}
+
+
+def format_duration(value: timedelta) -> str:
+    """The shortest way to write ``value`` in the config's own units (``10m``, not ``PT10M``)."""
+    seconds = value.total_seconds()
+    for unit in ("w", "d", "h", "m", "s"):
+        count = seconds / _DURATION_UNITS[unit]
+        if count >= 1 and count == int(count):
+            return f"{int(count)}{unit}"
+    return f"{round(seconds * 1000)}ms"
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, when_used="json"),
+    WithJsonSchema(_DURATION_SCHEMA, mode="validation"),
+]
+Size = Annotated[int, BeforeValidator(parse_size), WithJsonSchema(_SIZE_SCHEMA, mode="validation")]
+EmailAddress = Annotated[
+    str,
+    AfterValidator(_email_address),
+    WithJsonSchema({"type": "string", "format": "email"}, mode="validation"),
+]
+ListenAddress = Annotated[
+    str,
+    AfterValidator(_listen_address),
+    WithJsonSchema(
+        {"type": "string", "pattern": r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$"},
+        mode="validation",
+    ),
+]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, use_attribute_docstrings=True
+    )
 
 
 class CrawlSettings(_Model):
+    """How outlets are fetched. Every key is optional."""
+
     user_agent: str = DEFAULT_USER_AGENT
+    """The User-Agent header of every request."""
     obey_robots: bool = True
+    """Honour each domain's robots.txt."""
     timeout: Duration = timedelta(seconds=20)
+    """How long one request may take."""
     max_page_size: Size = 5_000_000
+    """Larger responses are dropped (5MB = 5,000,000 bytes; 512KiB = 524,288)."""
     concurrency: int = Field(default=32, ge=1, le=1024)
-    mirror_cooldown: Duration = timedelta(minutes=10)  # a failed domain rests, doubling to 6 h
-    # article fetches per outlet per poll, newest first: a feed of 100,000 items must not make
-    # one poll endless; what is left stays unseen and is fetched by the next polls
+    """Requests in flight at once, over all outlets; each domain is paced by AutoThrottle."""
+    mirror_cooldown: Duration = timedelta(minutes=10)
+    """How long a domain that failed a whole poll rests before it is tried first again; it
+    doubles with each failed poll, up to 6 h."""
     max_articles_per_poll: int = Field(default=500, ge=1)
-    # a poll still running after this is cut short: what it found counts, the rest is dropped
+    """Article fetches per outlet per poll, newest first; the rest are fetched by later polls
+    (a feed of 100,000 items must not make one poll endless)."""
     poll_timeout: Duration = timedelta(minutes=10)
+    """A poll still running after this is cut short: what it found counts, the rest is dropped."""
+    dark_after: int = Field(default=3, ge=1)
+    """An outlet unreachable on every domain for this many polls in a row is dark: /healthz
+    reports it and the ``notices`` channels are told once (and once again when it recovers)."""
 
 
 class Outlet(_Model):
+    """A news outlet: its domains (primary first, then mirrors) and where its articles are
+    listed. At least one of feeds, sitemaps or pages is needed."""
+
     domains: list[str] = Field(min_length=1)
+    """Host names, primary first, then mirrors tried when it fails (no scheme, no path)."""
     scheme: Literal["http", "https"] = "https"
+    """The scheme of every domain."""
     feeds: list[str] = []
+    """RSS or Atom feeds: paths tried on the live domain (/rss.xml) or absolute URLs."""
     sitemaps: list[str] = []
+    """Sitemaps and Google News sitemaps: paths or absolute URLs."""
     pages: list[str] = []
+    """HTML pages whose links lead to articles: paths or absolute URLs."""
     articles: str | None = None
+    """A regular expression on the URL path that marks article links (e.g. ^/Detail/\\d{4}/)."""
     every: Duration | None = None
+    """How often the outlet is polled (default 10m); or give ``cron``."""
     cron: str | None = None
+    """A five-field cron expression (UTC) for the polls, instead of ``every``."""
     language: str | None = None
+    """A hint for text extraction (en, ar, ru, ...)."""
 
     @field_validator("domains")
     @classmethod
@@ -145,8 +260,7 @@ class Outlet(_Model):
         for location in locations:
             if location.startswith("/"):
                 continue
-            parts = urlsplit(location)
-            if parts.scheme not in ("http", "https") or not parts.netloc:
+            if not _is_web_url(location):
                 raise ValueError(f"{location!r} is neither a path (/rss.xml) nor an absolute URL")
         return locations
 
@@ -193,10 +307,16 @@ class Outlet(_Model):
 
 
 class Watch(_Model):
+    """Keywords to look for, and the channels told when an article matches."""
+
     query: str = Field(min_length=1)
+    """Google-Alerts-like: words, "phrases", OR, -exclusions, (groups), title:, NEAR/5, prefix*."""
     outlets: list[str] | None = None
+    """Outlet names this watch looks at (default: every outlet)."""
     notify: list[str] = Field(min_length=1)
-    digest: str = "immediate"
+    """Channel names that receive its alerts."""
+    digest: str = Field(default="immediate", json_schema_extra={"pattern": _DIGEST.pattern})
+    """immediate (default), hourly, or daily@HH:MM (UTC): one email or post listing the alerts."""
 
     @field_validator("digest")
     @classmethod
@@ -207,16 +327,22 @@ class Watch(_Model):
 
 
 class EmailChannel(_Model):
+    """Alerts by email: multipart text and HTML."""
+
     type: Literal["email"]
-    to: list[str] = Field(min_length=1)
-    from_: str = Field(alias="from")
+    to: list[EmailAddress] = Field(min_length=1)
+    """Recipient addresses."""
+    from_: EmailAddress = Field(alias="from")
+    """The sender address (also the SMTP envelope sender)."""
     smtp: str
+    """smtp://user:${SMTP_PASSWORD}@host:587 (STARTTLS when offered) or smtps://host:465
+    (implicit TLS); credentials are never sent over a connection without TLS."""
 
     @field_validator("smtp")
     @classmethod
     def _smtp(cls, url: str) -> str:
         parts = urlsplit(url)
-        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname or not _has_valid_port(url):
             raise ValueError(
                 f"smtp must look like smtp://host:587 or smtps://host:465, not {redact_url(url)!r}"
             )
@@ -224,16 +350,20 @@ class EmailChannel(_Model):
 
 
 class WebhookChannel(_Model):
+    """Alerts as HTTP POSTs: newswatch JSON, or Slack's or Discord's message format."""
+
     type: Literal["webhook"]
     url: str
+    """The http(s):// address posted to."""
     secret: str | None = None
+    """Signs every post: X-Newswatch-Signature is sha256=<HMAC-SHA256 of the body>."""
     format: Literal["json", "slack", "discord"] = "json"
+    """json (the newswatch document), slack or discord."""
 
     @field_validator("url")
     @classmethod
     def _url(cls, url: str) -> str:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        if not _is_web_url(url):
             raise ValueError(
                 f"webhook url must be http(s)://..., not {redact_url(url, hide_path=True)!r}"
             )
@@ -241,6 +371,8 @@ class WebhookChannel(_Model):
 
 
 class ConsoleChannel(_Model):
+    """Alerts printed to stdout as text: the first-run default, nothing to set up."""
+
     type: Literal["console"]
 
 
@@ -250,20 +382,30 @@ Channel = Annotated[EmailChannel | WebhookChannel | ConsoleChannel, Field(discri
 class DeliverySettings(_Model):
     """How long delivery may take, so one silent server never holds the others back."""
 
-    timeout: Duration = timedelta(seconds=60)  # one send: connect and the whole exchange
-    run_timeout: Duration = timedelta(minutes=4)  # one delivery run; what is left stays pending
+    timeout: Duration = timedelta(seconds=60)
+    """One send: connect and the whole exchange."""
+    run_timeout: Duration = timedelta(minutes=4)
+    """One delivery run; what it did not reach stays pending for the next."""
 
 
 class SentrySettings(_Model):
+    """Errors of crawls, deliveries and scheduling sent to Sentry, without secrets."""
+
     dsn: str = ""
+    """The project's DSN; empty = off."""
     environment: str = "production"
+    """The environment events are filed under."""
 
 
 class ServiceSettings(_Model):
-    listen: str = "127.0.0.1:8787"
-    # A token: ``Authorization: Bearer <auth>``, or basic auth whose password (or whole
-    # ``user:password``) is it. Required off loopback: the page shows every alert.
+    """The HTTP endpoint of ``newswatch run``: the page, /livez, /healthz and /metrics."""
+
+    listen: ListenAddress = "127.0.0.1:8787"
+    """host:port serving the page, /livez, /healthz and /metrics."""
     auth: str = ""
+    """A token: `Authorization: Bearer <auth>`, or basic auth whose password (or whole
+    user:password) is it. Required when listen is not a loopback address: the page shows every
+    alert."""
 
     @model_validator(mode="after")
     def _auth_off_loopback(self) -> ServiceSettings:
@@ -277,27 +419,54 @@ class ServiceSettings(_Model):
 
 
 class Config(_Model):
+    """newswatch: keyword alerts for news outlets and their mirrors."""
+
     store: str | None = None
+    """redis://host:6379/0 (production); absent = an embedded store in ./newswatch-state/."""
     retention: Duration = timedelta(days=30)
+    """How long seen articles and sent alerts are remembered."""
     max_age: Duration = timedelta(days=3)
+    """Articles published longer ago are remembered, never alerted (a new watch or outlet does
+    not flood); an article without a date counts as new."""
     crawl: CrawlSettings = CrawlSettings()
     delivery: DeliverySettings = DeliverySettings()
     outlets: dict[str, Outlet] = Field(min_length=1)
+    """Outlets by name."""
     watches: dict[str, Watch] = {}
+    """Watches by name."""
     channels: dict[str, Channel] = {}
+    """Channels by name: where alerts go."""
     templates: str | None = None
+    """A folder whose files override the built-in templates by name."""
     sentry: SentrySettings = SentrySettings()
     service: ServiceSettings = ServiceSettings()
+    notices: list[str] = []
+    """Channel names told when an outlet goes dark or recovers."""
 
     @field_validator("store")
     @classmethod
     def _store(cls, url: str | None) -> str | None:
-        if url and urlsplit(url).scheme not in ("redis", "rediss", "unix"):
+        if url and (
+            urlsplit(url).scheme not in ("redis", "rediss", "unix") or not _has_valid_port(url)
+        ):
             raise ValueError(
                 "store must be a redis:// URL (or absent for the embedded store), "
                 f"not {redact_url(url)!r}"
             )
         return url or None
+
+
+def _has_valid_port(url: str) -> bool:
+    try:
+        urlsplit(url).port  # noqa: B018 - raises on a port that is not a number in range
+    except ValueError:
+        return False
+    return True
+
+
+def _is_web_url(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and _has_valid_port(url)
 
 
 @dataclass(frozen=True)
@@ -316,29 +485,64 @@ class LoadedConfig:
 
 
 def find_config_path(given: str | None, environ: Mapping[str, str] | None = None) -> Path:
-    """``-c`` wins, then ``$NEWSWATCH_CONFIG``, then ``./newswatch.yaml`` (SPEC §1)."""
+    """``-c`` wins, then ``$NEWSWATCH_CONFIG``, then ``./newswatch.yaml``."""
     environ = os.environ if environ is None else environ
     return Path(given or environ.get("NEWSWATCH_CONFIG") or "newswatch.yaml")
 
 
-def load_config(path: Path, environ: Mapping[str, str] | None = None) -> LoadedConfig:
+Check = Callable[[Located], Iterable[ConfigError]]
+"""A check a stage adds to loading (query syntax, say): it reads the raw data, which may be
+invalid elsewhere, and yields a problem for each mistake it finds."""
+
+
+def load_config(
+    path: Path, environ: Mapping[str, str] | None = None, checks: Sequence[Check] = ()
+) -> LoadedConfig:
+    """Read and validate ``path``; raises one ConfigError holding every problem found."""
     source = read_yaml(path, environ)
     if not isinstance(source.data, dict):
         raise ConfigError(
             "the config must be a mapping of keys (store, outlets, ...)", file=source.file, line=1
         )
+    problems: list[ConfigError] = []
+    config: Config | None = None
     try:
         config = Config.model_validate(source.data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise source.error(_data_path(first["loc"]), _reason(first)) from None
-    _check_references(config, source)
+        problems += _validation_problems(exc, source)
+    problems += _check_references(source)
+    for check in checks:
+        problems += check(source)
+    if problems:
+        raise ConfigError.combine(problems)
+    assert config is not None
     return LoadedConfig(config=config, source=source)
+
+
+def config_schema() -> dict[str, Any]:
+    """The JSON Schema of the config file, for editors and for ``check-jsonschema``."""
+    schema = Config.model_json_schema(by_alias=True, mode="validation")
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        **schema,
+        "title": "newswatch config",
+    }
+
+
+def _validation_problems(exc: ValidationError, source: Located) -> list[ConfigError]:
+    problems: dict[tuple[int | None, str], ConfigError] = {}  # one line per mistake, not per rule
+    for error in exc.errors():
+        problem = source.error(_data_path(error["loc"]), _reason(error))
+        problems.setdefault((problem.line, problem.reason), problem)
+    return list(problems.values())
+
+
+_TAGS = ("email", "webhook", "console")
 
 
 def _data_path(loc: tuple[int | str, ...]) -> tuple[str | int, ...]:
     """pydantic puts the union member's tag in paths (``channels.x.email.to``); drop it."""
-    return tuple(part for part in loc if part not in ("email", "webhook", "console"))
+    return tuple(part for part in loc if part not in _TAGS)
 
 
 def _reason(error: Any) -> str:
@@ -346,7 +550,9 @@ def _reason(error: Any) -> str:
     name = ".".join(str(part) for part in loc) or "config"
     kind = error["type"]
     if kind == "extra_forbidden":
-        return f"unknown key {loc[-1]!r}"
+        key = str(loc[-1])
+        close = difflib.get_close_matches(key, _known_keys(error["loc"][:-1]), n=1, cutoff=0.6)
+        return f"unknown key {key!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
     if kind == "missing":
         return f"missing required key {name!r}"
     if kind == "union_tag_invalid" or kind == "union_tag_not_found":
@@ -355,18 +561,86 @@ def _reason(error: Any) -> str:
     return f"{name}: {message}"
 
 
-def _check_references(config: Config, source: Located) -> None:
-    for name, watch in config.watches.items():
-        for index, channel in enumerate(watch.notify):
-            if channel not in config.channels:
-                known = ", ".join(sorted(config.channels)) or "none defined"
-                raise source.error(
-                    ("watches", name, "notify", index),
-                    f"watch {name!r} notifies unknown channel {channel!r} (channels: {known})",
+def _known_keys(loc: tuple[int | str, ...]) -> list[str]:
+    """The keys the model accepts at ``loc`` (pydantic's path, union tags included)."""
+    node: Any = Config
+    for part in loc:
+        node = _unwrap(node)
+        if isinstance(node, type) and issubclass(node, BaseModel):
+            fields = {f.alias or n: f for n, f in node.model_fields.items()}
+            fields.update(node.model_fields)
+            if part not in fields:
+                return []
+            node = fields[str(part)].annotation
+        elif get_origin(node) is dict:
+            node = get_args(node)[1]
+        elif get_origin(node) is list:
+            node = get_args(node)[0]
+        elif get_origin(node) in (Union, types.UnionType):
+            members = [_unwrap(m) for m in get_args(node)]
+            node = next((m for m in members if _tag_of(m) == part), None)
+        else:
+            return []
+    node = _unwrap(node)
+    if isinstance(node, type) and issubclass(node, BaseModel):
+        return [f.alias or n for n, f in node.model_fields.items()]
+    return []
+
+
+def _unwrap(node: Any) -> Any:
+    """``Annotated[X, ...]`` is X; ``X | None`` is X."""
+    while True:
+        if get_origin(node) is Annotated:
+            node = get_args(node)[0]
+        elif get_origin(node) in (Union, types.UnionType) and type(None) in get_args(node):
+            rest = [a for a in get_args(node) if a is not type(None)]
+            node = rest[0] if len(rest) == 1 else Union[tuple(rest)]  # noqa: UP007
+        else:
+            return node
+
+
+def _tag_of(model: Any) -> str | None:
+    if isinstance(model, type) and issubclass(model, BaseModel) and "type" in model.model_fields:
+        args = get_args(model.model_fields["type"].annotation)
+        return str(args[0]) if args else None
+    return None
+
+
+def _names(data: Any) -> list[str]:
+    return [str(key) for key in data] if isinstance(data, dict) else []
+
+
+def _check_references(source: Located) -> list[ConfigError]:
+    """Names used where they are defined elsewhere; read from the raw data, so these are found
+    in the same run as a type mistake somewhere else."""
+    data = source.data
+    channels = _names(data.get("channels"))
+    outlets = _names(data.get("outlets"))
+    known = ", ".join(sorted(channels)) or "none defined"
+    problems: list[ConfigError] = []
+
+    def channel_refs(names: Any, path: tuple[str | int, ...], who: str) -> None:
+        for index, channel in enumerate(names if isinstance(names, list) else []):
+            if isinstance(channel, str) and channel not in channels:
+                problems.append(
+                    source.error(
+                        (*path, index), f"{who} unknown channel {channel!r} (channels: {known})"
+                    )
                 )
-        for index, outlet in enumerate(watch.outlets or []):
-            if outlet not in config.outlets:
-                raise source.error(
-                    ("watches", name, "outlets", index),
-                    f"watch {name!r} names unknown outlet {outlet!r}",
+
+    watches = data.get("watches")
+    for name, watch in (watches if isinstance(watches, dict) else {}).items():
+        if not isinstance(watch, dict):
+            continue
+        channel_refs(watch.get("notify"), ("watches", name, "notify"), f"watch {name!r} notifies")
+        names = watch.get("outlets")
+        for index, outlet in enumerate(names if isinstance(names, list) else []):
+            if isinstance(outlet, str) and outlet not in outlets:
+                problems.append(
+                    source.error(
+                        ("watches", name, "outlets", index),
+                        f"watch {name!r} names unknown outlet {outlet!r}",
+                    )
                 )
+    channel_refs(data.get("notices"), ("notices",), "notices names")
+    return problems

@@ -1,7 +1,8 @@
 """The one error hierarchy of newswatch.
 
 NewswatchError                 root: every expected failure; the CLI prints it without a traceback
-├── ConfigError                the config file is unreadable or invalid (exit 2), with file and line
+├── ConfigError                the config file is unreadable or invalid (exit 2), with file and line;
+│                              one error carries every problem found, so one run shows them all
 ├── UsageError                 a command names what does not exist or cannot be acted on (exit 2)
 ├── StoreError                 the state store cannot be reached or used
 ├── QuerySyntaxError           a watch query does not parse (column given); surfaces as ConfigError
@@ -13,6 +14,8 @@ NewswatchError                 root: every expected failure; the CLI prints it w
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 __all__ = [
     "ChannelDown",
@@ -39,10 +42,25 @@ class ConfigError(NewswatchError):
         self.reason = reason
         self.file = file
         self.line = line
+        self.problems: tuple[ConfigError, ...] = (self,)
         where = file or ""
         if file and line:
             where = f"{file}:{line}"
         super().__init__(f"{where}: {reason}" if where else reason)
+
+    @classmethod
+    def combine(cls, problems: Sequence[ConfigError]) -> ConfigError:
+        """One error for several problems, in file order: a file with four mistakes is fixed
+        after one run, not four. Its ``file``, ``line`` and ``reason`` are those of the first;
+        its text is one line per problem."""
+        ordered = sorted(problems, key=lambda p: p.line or 0)
+        if len(ordered) == 1:
+            return ordered[0]
+        first = ordered[0]
+        combined = cls(first.reason, file=first.file, line=first.line)
+        combined.problems = tuple(ordered)
+        combined.args = ("\n".join(str(p) for p in ordered),)
+        return combined
 
 
 class UsageError(NewswatchError):

@@ -4,6 +4,10 @@ health, and how the last crawl went.
 Mirrors exist because domains get blocked and go down. A domain that failed a whole crawl cools
 down (exponentially, capped) so later crawls do not pay for it first; once the cooldown is over
 it is probed again, and the primary wins back its place as soon as it answers.
+
+An outlet unreachable on every domain for ``crawl.dark_after`` polls in a row is *dark*: the
+moment it goes dark and the moment it answers again are the two events operators are told about
+(``notices``), once each, so the state lives here, in the store, and survives restarts.
 """
 
 from __future__ import annotations
@@ -60,6 +64,8 @@ class OutletStatus:
     errors: dict[str, int] = field(default_factory=dict)  # by kind, last crawl
     reachable: bool = True
     cut_short: str | None = None  # why the last crawl ended before its last answer
+    unreachable_polls: int = 0  # in a row, up to the last crawl
+    dark_since: datetime | None = None  # set when unreachable_polls reached dark_after
 
     def health(self, domain: str) -> DomainHealth:
         return self.domains.setdefault(domain, DomainHealth())
@@ -102,9 +108,24 @@ class OutletStatus:
             backoff = base_cooldown * (2 ** (health.consecutive_failures - 1))
             health.cooldown_until = now + min(backoff, MAX_COOLDOWN)
 
+    def record_reachability(self, reachable: bool, dark_after: int, now: datetime) -> str | None:
+        """Count the polls in a row that found no domain answering; return ``"dark"`` when
+        this poll makes the outlet dark, ``"recovered"`` when it ends a dark spell, else None."""
+        if reachable:
+            self.unreachable_polls = 0
+            if self.dark_since is not None:
+                self.dark_since = None
+                return "recovered"
+            return None
+        self.unreachable_polls += 1
+        if self.dark_since is None and self.unreachable_polls >= dark_after:
+            self.dark_since = now
+            return "dark"
+        return None
+
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
-        for key in ("last_crawl", "last_success"):
+        for key in ("last_crawl", "last_success", "dark_since"):
             data[key] = _iso(getattr(self, key))
         data["domains"] = {
             name: {
@@ -143,4 +164,6 @@ class OutletStatus:
             errors=dict(data.get("errors") or {}),
             reachable=bool(data.get("reachable", True)),
             cut_short=data.get("cut_short"),
+            unreachable_polls=int(data.get("unreachable_polls", 0)),
+            dark_since=_parse(data.get("dark_since")),
         )

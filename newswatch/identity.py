@@ -1,4 +1,4 @@
-"""Article and alert identity (SPEC §4): one canonical URL per article, one id per alert.
+"""Article and alert identity: one canonical URL per article, one id per alert.
 
 Mirrors serve the same article under several hosts, feeds add tracking parameters, pages add
 fragments. The canonical URL puts the article on the outlet's primary domain with those removed,

@@ -43,6 +43,7 @@ _SCHEME = r"\b[a-z][a-z0-9+.-]*://"
 _USERINFO_PASSWORD = re.compile(rf"({_SCHEME}[^\s/?#@:'\"<>]*:)[^\s/?#'\"<>]+@", re.IGNORECASE)
 _ANY_URL_PATH = re.compile(rf"({_SCHEME}[^\s/?#'\"<>]+)[/?#][^\s'\"<>]*", re.IGNORECASE)
 _WEBHOOK_LOGGERS = ("httpx", "httpcore")
+_RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message"}
 
 
 def redact_url(url: str, *, hide_path: bool = False) -> str:
@@ -214,6 +215,9 @@ class RedactingFilter(logging.Filter):
         except (TypeError, ValueError):  # a broken format string: show it, hidden, as it is
             message = f"{record.msg} {record.args}"
         record.msg, record.args = redact(message), ()
+        for key, value in vars(record).items():  # fields given as ``extra=`` (JSON lines)
+            if key not in _RECORD_FIELDS and isinstance(value, str):
+                setattr(record, key, redact(value))
         if record.exc_info and not record.exc_text:
             record.exc_text = self._formatter.formatException(record.exc_info)
         if record.exc_text:

@@ -159,11 +159,12 @@ def _row(payload: dict[str, Any] | None, alert_id: str, died: float = 0.0) -> Al
     article = payload.get("article") or {}
     detected = payload.get("detected_at")
     digest = payload.get("digest")
+    notice = payload.get("notice") or {}  # a notice to operators (alerts.notices), not an alert
     return AlertRow(
         id=alert_id,
-        watch=payload.get("watch"),
-        outlet=payload.get("outlet"),
-        title=article.get("title"),
+        watch=payload.get("watch") or ("(notice)" if notice else None),
+        outlet=payload.get("outlet") or notice.get("outlet"),
+        title=article.get("title") or notice.get("subject"),
         url=article.get("url"),
         detected_at=detected,
         when=_epoch(detected) or died,

@@ -1,22 +1,24 @@
-"""The ``newswatch`` command line (SPEC §2).
+"""The ``newswatch`` command line.
 
 Expected failures (a bad config, an unreachable store, an unknown name) print one clear line and
-exit with the code SPEC gives, never a traceback; anything else is a bug and keeps its traceback.
+exit with the code the README gives, never a traceback; anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from alerts.delivery import ChannelSender, DeliveryWorker, sample_alert
 from alerts.query import explain, legacy_reading, parse_query
 from alerts.render import Renderer
 from newswatch import __version__
-from newswatch.config import Config, CrawlSettings, LoadedConfig, find_config_path
+from newswatch.config import Config, CrawlSettings, LoadedConfig, config_schema, find_config_path
 from newswatch.errors import (
     ConfigError,
     DeliveryError,
@@ -49,7 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except ConfigError as exc:
-        print(f"newswatch: config refused: {exc}", file=sys.stderr)
+        for problem in exc.problems:  # one line each: a file with four mistakes shows four
+            print(f"newswatch: config refused: {problem}", file=sys.stderr)
         return EXIT_USAGE
     except UsageError as exc:
         print(f"newswatch: {exc}", file=sys.stderr)
@@ -69,13 +72,17 @@ def _parser() -> argparse.ArgumentParser:
         prog="newswatch", description="Keyword alerts for news outlets and their mirrors."
     )
     parser.add_argument("--version", action="version", version=f"newswatch {__version__}")
+    _add_common(parser, suppress=False)
+    # The same options after the command: `newswatch check -c x.yaml` and `newswatch -c x.yaml
+    # check` both work. SUPPRESS keeps a subcommand from resetting what was given before it.
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "-c", "--config", help="config file (default: $NEWSWATCH_CONFIG, else ./newswatch.yaml)"
-    )
-    common.add_argument("--log-format", choices=("text", "json"), default="text")
-    common.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    _add_common(common, suppress=True)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    schema = commands.add_parser(
+        "schema", parents=[common], help="print the JSON Schema of the config file"
+    )
+    schema.set_defaults(handler=_schema)
 
     check = commands.add_parser("check", parents=[common], help="validate the config and show it")
     check.add_argument(
@@ -164,6 +171,31 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_common(parser: argparse.ArgumentParser, suppress: bool) -> None:
+    def default(value: Any) -> Any:
+        return argparse.SUPPRESS if suppress else value
+
+    parser.add_argument(
+        "-c",
+        "--config",
+        default=default(None),
+        help="config file (default: $NEWSWATCH_CONFIG, else ./newswatch.yaml)",
+    )
+    parser.add_argument("--log-format", choices=("text", "json"), default=default("text"))
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=default(False),
+        help="debug logging: library messages, crawl statistics, scheduler runs",
+    )
+
+
+def _schema(args: argparse.Namespace) -> int:
+    print(json.dumps(config_schema(), indent=2, ensure_ascii=False))
+    return EXIT_OK
+
+
 def _load(args: argparse.Namespace, *, warn: bool = True) -> LoadedConfig:
     loaded = load_checked_config(find_config_path(args.config), warn=warn)
     init_sentry(loaded.config)
@@ -194,6 +226,10 @@ def _check(args: argparse.Namespace) -> int:
     print(f"channels ({len(config.channels)}):")
     for name, channel in config.channels.items():
         print(f"  {name}: {channel.type} {channel_address(channel) or ''}".rstrip())
+    if config.notices:
+        print(
+            f"notices: {', '.join(config.notices)} (outlet dark after {config.crawl.dark_after} polls)"
+        )
     for line in reading_changes(config):
         print(f"warning: {line}")
     _print_leftovers(loaded)
@@ -285,6 +321,12 @@ def _crawl_and_deliver(loaded: LoadedConfig, outlets: list[str]) -> int:
             report.failed,
             report.dead,
             report.left,
+            extra={
+                "sent": report.sent,
+                "failed": report.failed,
+                "dead": report.dead,
+                "left": report.left,
+            },
         )
     finally:
         store.close()

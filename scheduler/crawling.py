@@ -42,13 +42,12 @@ def crawl_once(
     output: TextIO | None = None,
 ) -> dict[str, OutletResult]:
     """Crawl each outlet once, queueing alerts (or printing them on a dry run)."""
-    context = CrawlContext(
-        config=config,
-        store=store,
-        intake=AlertIntake(config, store),
-        dry_run=dry_run,
-        dry_run_output=output,
-    )
+    if dry_run:  # records nothing: no notices either
+        context = CrawlContext(
+            config, store, AlertIntake(config, store), dry_run=True, dry_run_output=output
+        )
+    else:
+        context = CrawlContext.for_config(config, store)
     progress = _Progress(len(outlets)) if sys.stderr.isatty() and len(outlets) > 1 else None
     process = CrawlerProcess(scrapy_settings(config.crawl))
     process.crawl(NewsSpider, context=context, outlets=outlets, on_poll_finished=progress)

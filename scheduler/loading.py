@@ -4,23 +4,26 @@ Query syntax belongs to ``alerts/`` and templates to ``templates/``; the core ca
 so they are checked here, right after the core's own validation, and reported with the config's
 file and line like any other config error.
 
-Queries are also read the way they were read before OR bound tighter than juxtaposition
-(SPEC §3), so that a watch whose meaning changed is named, never silently changed.
+Queries are also read the way they were read before OR bound tighter than juxtaposition,
+so that a watch whose meaning changed is named, never silently changed.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 from alerts.delivery import sample_alert
 from alerts.digest import build_digest
+from alerts.notices import sample_notice
 from alerts.query import legacy_reading, parse_query
 from alerts.render import TEMPLATE_NAMES, Renderer
 from newswatch.config import Config, LoadedConfig, load_config
-from newswatch.errors import QuerySyntaxError, TemplateError
+from newswatch.errors import ConfigError, QuerySyntaxError, TemplateError
+from newswatch.yamlsource import Located
 
 __all__ = ["load_checked_config", "reading_changes"]
 
@@ -28,28 +31,13 @@ logger = logging.getLogger("newswatch")
 
 
 def load_checked_config(path: Path, *, warn: bool = True) -> LoadedConfig:
-    """The config with every check; ``warn`` logs each watch whose reading changed (``check``
-    prints them instead)."""
-    loaded = load_config(path)
-    config = loaded.config
-    for name, watch in config.watches.items():
-        try:
-            parse_query(watch.query)
-        except QuerySyntaxError as exc:
-            old = legacy_reading(watch.query)
-            hint = (
-                f"; it used to read as {old}: write that, parentheses and all, to keep it"
-                if old is not None
-                else ""
-            )
-            raise loaded.error(
-                ("watches", name, "query"), f"watch {name!r}: query {watch.query!r}: {exc}{hint}"
-            ) from None
+    """Every problem of the file in one error; templates are rendered only once the rest is
+    valid (rendering needs a valid config). ``warn`` logs each watch whose reading changed
+    (``check`` prints them instead)."""
+    loaded = load_config(path, checks=[_check_queries, _check_templates_folder])
     if warn:
-        for line in reading_changes(config):
+        for line in reading_changes(loaded.config):
             logger.warning("%s", line)
-    if config.templates and not Path(config.templates).is_dir():
-        raise loaded.error(("templates",), f"templates folder {config.templates!r} does not exist")
     _check_templates(loaded)
     return loaded
 
@@ -69,16 +57,45 @@ def reading_changes(config: Config) -> list[str]:
     return lines
 
 
+def _check_queries(source: Located) -> Iterator[ConfigError]:
+    watches = source.data.get("watches")
+    for name, watch in (watches if isinstance(watches, dict) else {}).items():
+        query = watch.get("query") if isinstance(watch, dict) else None
+        if not isinstance(query, str) or not query:
+            continue  # the model reports a missing or mistyped query
+        try:
+            parse_query(query)
+        except QuerySyntaxError as exc:
+            old = legacy_reading(query)
+            hint = (
+                f"; it used to read as {old}: write that, parentheses and all, to keep it"
+                if old is not None
+                else ""
+            )
+            yield source.error(
+                ("watches", name, "query"), f"watch {name!r}: query {query!r}: {exc}{hint}"
+            )
+
+
+def _check_templates_folder(source: Located) -> Iterator[ConfigError]:
+    folder = source.data.get("templates")
+    if isinstance(folder, str) and folder and not Path(folder).is_dir():
+        yield source.error(("templates",), f"templates folder {folder!r} does not exist")
+
+
 def _check_templates(loaded: LoadedConfig) -> None:
     """Render every template with sample alerts (full, and without any optional field) and a
     sample digest, as sends will."""
     renderer = Renderer.for_config(loaded.config)
     alerts = [sample_alert(), sample_alert(sparse=True)]  # full, and with every optional empty
     digest = build_digest("test-alert", datetime.now(UTC), [*alerts, sample_alert()])
+    notice = sample_notice()
     for template in TEMPLATE_NAMES:
         samples = [digest] if template.startswith("digest") else alerts
         if template.endswith(".json"):
             samples = [*alerts, digest]
+        if template.startswith("notice"):
+            samples = [notice]
         for sample in samples:
             try:
                 rendered = renderer.render(template, sample)

@@ -37,7 +37,7 @@ class ResendReport:
 
 
 def resend_ids(config: Config, store: Store, ids: list[str]) -> ResendReport:
-    """Requeue each alert; an id the store does not know fails (exit 1, SPEC §2) before anything
+    """Requeue each alert; an id the store does not know fails (exit 1) before anything
     moves."""
     dead = _dead_by_id(config, store)
     unknown = [i for i in ids if i not in dead and store.alert(i) is None]

@@ -9,7 +9,10 @@ in the reactor's thread pool with a store connection of its own.
 Lifecycle: SIGTERM / SIGINT stop the ticks, let polls and the delivery run in flight finish
 within the grace period, then exit 0. SIGHUP reloads the config: a broken one is refused with an
 error and the running one stays. Everything that must survive a restart (outbox, digests, live
-domains, what was seen) lives in the store.
+domains, what was seen, which outlets are dark) lives in the store.
+
+Health (``/livez``, ``/healthz``, metrics) is kept by :mod:`scheduler.health` and the systemd
+watchdog by :mod:`scheduler.watchdog`; this module only tells them what happened.
 """
 
 from __future__ import annotations
@@ -32,11 +35,13 @@ from alerts.intake import AlertIntake
 from alerts.render import Renderer
 from newswatch.config import Config, LoadedConfig
 from newswatch.errors import NewswatchError
+from newswatch.health import OutletStatus
 from newswatch.redact import protect_logs
 from newswatch.store import open_store
-from scheduler.health import HealthServer, Metrics
+from scheduler.health import HealthServer, Metrics, ServiceHealth
 from scheduler.loading import load_checked_config
 from scheduler.page import PageApp
+from scheduler.watchdog import Watchdog
 from spiders.context import CrawlContext
 from spiders.poll import OutletPoll
 
@@ -67,11 +72,11 @@ class Service:
         self.loaded = loaded
         self.consumer = consumer
         self.metrics = Metrics()
-        self.started = time.time()
+        self.outlet_health = ServiceHealth(loaded.config, self.metrics)
+        self.watchdog = Watchdog(lambda: self.live()[0])
         self.exit_code = 0
         self.stopping = False
         self.in_flight: dict[str, tuple[OutletPoll, float]] = {}  # outlet -> (poll, started)
-        self.last_success: dict[str, float] = {}
         self._delivery_lock = threading.Lock()  # held by a delivery run, in a pool thread
         self._swap_lock = threading.Lock()  # held a moment: hands a reloaded worker over
         self._next_worker: DeliveryWorker | None = None
@@ -98,11 +103,14 @@ class Service:
         config = self.config
         self.store = open_store(config.store, config.retention)
         self.health_store = open_store(config.store, config.retention)
-        self._load_status()
-        self.worker = self._make_worker(config)
-        self.context = CrawlContext(
-            config=config, store=self.store, intake=AlertIntake(config, self.store)
+        self.outlet_health.load(
+            {
+                name: OutletStatus.from_json(self.store.outlet_status(name))
+                for name in config.outlets
+            }
         )
+        self.worker = self._make_worker(config)
+        self.context = CrawlContext.for_config(config, self.store)
         runner = CrawlerRunner(scrapy_settings(config.crawl))
         self.crawler = runner.create_crawler(NewsSpider)
         self.scheduler = TwistedScheduler(
@@ -127,7 +135,7 @@ class Service:
         done.addBoth(self._crawler_stopped)
         self.page_store = open_store(config.store, config.retention)
         page = PageApp(lambda: self.config, self.page_store, config.service.listen, self.next_poll)
-        self.health = HealthServer(config.service.listen, self.metrics, self.check_health, page)
+        self.health = HealthServer(config.service.listen, self.metrics, self.live, self.ready, page)
         try:
             self.health.start()
         except OSError as exc:
@@ -142,6 +150,7 @@ class Service:
             len(config.channels),
         )
         self.reactor.run(installSignalHandlers=False)
+        self.watchdog.stop()
         self.health.stop()
         for store in (self.store, self.health_store, self.page_store, self._current_worker().store):
             store.close()
@@ -152,6 +161,7 @@ class Service:
         self.spider = spider
         self._schedule(self.config)
         self.scheduler.start()
+        self.watchdog.start()
 
     def _schedule(self, config: Config) -> None:
         from apscheduler.triggers.cron import CronTrigger
@@ -223,21 +233,7 @@ class Service:
         current = self.in_flight.get(poll.name)
         if current is not None and current[0] is poll:
             del self.in_flight[poll.name]
-        result, m = poll.result, self.metrics
-        outcome = "cut_short" if result.cut_short else "ok" if result.reachable else "unreachable"
-        m.polls.labels(poll.name, outcome).inc()
-        m.pages.labels(poll.name).inc(result.pages)
-        m.articles.labels(poll.name).inc(result.articles)
-        m.alerts.labels(poll.name).inc(result.alerts)
-        for kind, count in result.errors.items():
-            m.errors.labels(poll.name, kind).inc(count)
-        for domain in poll.outlet.domains:
-            m.domain_up.labels(poll.name, domain).set(
-                1 if poll.status.health(domain).state == "up" else 0
-            )
-        if result.reachable:
-            self.last_success[poll.name] = time.time()
-            m.last_success.labels(poll.name).set(self.last_success[poll.name])
+        self.outlet_health.poll_finished(poll.name, poll.outlet.domains, poll.status, poll.result)
 
     def _forget_robots(self) -> None:
         """The engine lives for months; outlets change their robots.txt more often than that."""
@@ -316,7 +312,13 @@ class Service:
             )
         for poll, _ in list(self.in_flight.values()):  # logged as cut short, not as polled
             self.spider.end_poll(poll, "the service is stopping")
-        self.crawler.stop()
+        stop_async = getattr(self.crawler, "stop_async", None)
+        if stop_async is not None:  # Scrapy 2.14+: stop() warns on every shutdown
+            from scrapy.utils.defer import deferred_from_coro
+
+            deferred_from_coro(stop_async())
+        else:
+            self.crawler.stop()
 
     def _crawler_stopped(self, result: Any) -> None:
         if self.reactor.running:
@@ -362,7 +364,8 @@ class Service:
         if replaced is not None:  # two reloads within one delivery run
             replaced.store.close()
         self.loaded = loaded
-        self.context = CrawlContext(config=config, store=self.store, intake=intake)
+        self.outlet_health.config = config
+        self.context = CrawlContext.for_config(config, self.store, intake=intake)
         self.spider.reconfigure(self.context)
         self._forget_robots()  # a reload is also the operator's way to say "look again"
         for job in self.scheduler.get_jobs():
@@ -376,46 +379,21 @@ class Service:
             len(config.channels),
         )
 
-    # --- health ----------------------------------------------------------------------------------
-
-    def _load_status(self) -> None:
-        from newswatch.health import OutletStatus
-
-        for name in self.config.outlets:
-            status = OutletStatus.from_json(self.store.outlet_status(name))
-            if status.last_success:
-                self.last_success[name] = status.last_success.timestamp()
-                self.metrics.last_success.labels(name).set(self.last_success[name])
+    # --- health (read by the health server's and the watchdog's threads) -------------------------
 
     def next_poll(self, outlet: str) -> datetime | None:
-        """When the outlet's next tick is due, for the page (read from the health thread)."""
+        """When the outlet's next tick is due (read from the health server's threads)."""
         job = self.scheduler.get_job(f"poll:{outlet}") if self.scheduler.running else None
         return job.next_run_time if job is not None else None
 
-    def check_health(self) -> tuple[bool, dict[str, Any]]:
-        """Runs in the health server's thread: reads only its own store and plain values."""
-        problems: list[str] = []
-        scheduler_alive = self.scheduler.running and not self.stopping
-        if not scheduler_alive:
-            problems.append("scheduler not running")
-        try:
-            with self._health_lock:
+    def live(self) -> tuple[bool, dict[str, Any]]:
+        def ping() -> None:
+            with self._health_lock:  # its own store connection, shared by the server's threads
                 self.health_store.ping()
-        except NewswatchError as exc:
-            problems.append(f"store unreachable: {exc}")
-        now = time.time()
-        outlets: dict[str, Any] = {}
-        for name, outlet in self.config.outlets.items():
-            allowed = 3 * outlet.interval.total_seconds()
-            last = self.last_success.get(name)
-            fresh = (last is not None and now - last <= allowed) or now - self.started <= allowed
-            job = self.scheduler.get_job(f"poll:{name}") if self.scheduler.running else None
-            next_poll = job.next_run_time if job is not None else None
-            outlets[name] = {
-                "last_success": datetime.fromtimestamp(last, UTC).isoformat() if last else None,
-                "next_poll": next_poll.isoformat() if next_poll else None,
-                "ok": fresh,
-            }
-            if not fresh:
-                problems.append(f"{name}: no successful crawl in {allowed:.0f}s")
-        return not problems, {"problems": problems, "outlets": outlets}
+
+        running = getattr(self, "scheduler", None) is not None and self.scheduler.running
+        return self.outlet_health.live(running and not self.stopping, ping)
+
+    def ready(self) -> tuple[bool, dict[str, Any]]:
+        next_polls = {name: self.next_poll(name) for name in self.config.outlets}
+        return self.outlet_health.ready(self.live(), next_polls)

@@ -78,6 +78,10 @@ def render_status(config: Config, store: Store, now: datetime | None = None) -> 
         lines.append("  none")
     for alert in recent:
         article = alert.get("article", {})
+        notice = alert.get("notice")
+        if notice:  # a notice to operators: an outlet gone dark or back
+            lines.append(f"  {alert.get('detected_at')} (notice) {notice.get('subject')}")
+            continue
         lines.append(
             f"  {alert.get('detected_at')} {alert.get('watch')} [{alert.get('outlet')}] "
             f"{' '.join(str(article.get('title') or '').split())[:80]} <{article.get('url')}>"

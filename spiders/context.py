@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import Any, TextIO
 
 from alerts.intake import AlertIntake
+from alerts.notices import Notices
 from newswatch.config import Config
 from newswatch.errors import StoreError
 from newswatch.store import Store
@@ -37,9 +38,23 @@ class CrawlContext:
     config: Config
     store: Store
     intake: AlertIntake
+    notices: Notices | None = None  # None: outlets going dark or recovering are not told
     dry_run: bool = False
     dry_run_output: TextIO | None = None  # where --dry-run prints the alerts it would send
     results: dict[str, OutletResult] = field(default_factory=dict)
+
+    @classmethod
+    def for_config(
+        cls, config: Config, store: Store, intake: AlertIntake | None = None, **options: Any
+    ) -> CrawlContext:
+        """The context of a crawl that records what it finds (alerts and notices)."""
+        return cls(
+            config=config,
+            store=store,
+            intake=intake or AlertIntake(config, store),
+            notices=Notices(store, config.notices),
+            **options,
+        )
 
     def store_failed(self, outlet: str, error: StoreError, lost: str) -> None:
         """A store failure while polling ``outlet``: the first of the poll is logged in one line

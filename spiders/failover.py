@@ -107,7 +107,15 @@ class MirrorFailoverMiddleware:
         following = untried[0]
         if stats:
             stats.inc_value("newswatch/failover")
-        logger.info("%s: %s on %s, trying %s", poll.name, reason, host, following)
+        # DEBUG: the poll's own line says which domain answered and what failed
+        logger.debug(
+            "%s: %s on %s, trying %s",
+            poll.name,
+            reason,
+            host,
+            following,
+            extra={"outlet": poll.name, "domain": host},
+        )
         return request.replace(
             url=same_path_on(request.url, following, poll.outlet.scheme),
             meta={**request.meta, "mirrors_tried": [*tried, following]},

@@ -101,7 +101,7 @@ _AT = {name: index for index, name in enumerate(FEATURES)}
 def is_article(row: Sequence[float], score: float, furniture: str | None) -> bool:
     """The decision for one block, from its signals, its score and its named furniture.
 
-    Two rules stand above the weighing, because SPEC §3 states them and the dev sets do not
+    Two rules stand above the weighing, because the query contract states them and the dev sets do not
     always agree (their annotators often leave captions out of a body, and count a forum's
     comments in):
 

@@ -2,7 +2,7 @@
 
 One spider serves every outlet: each request carries the name of the outlet poll it belongs to,
 so a single crawler engine can be fed polls for thousands of outlets. Every link is first turned
-into the article's canonical URL (SPEC §4): links outside the outlet are never followed, and
+into the article's canonical URL: links outside the outlet are never followed, and
 articles already seen are not fetched again unless their feed says they changed. Links written
 with any of the outlet's domains are fetched on the live domain, the one that last answered.
 Feeds and sitemaps are fetched conditionally (ETag / Last-Modified), so an unchanged one costs a
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import json
 import logging
 import re
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
@@ -161,7 +162,14 @@ class NewsSpider(scrapy.Spider):
         outlet = self.context.config.outlets[name]
         status = OutletStatus.from_json(self.context.store.outlet_status(name))
         crawl = self.context.config.crawl
-        poll = OutletPoll(name, outlet, status, crawl.mirror_cooldown, crawl.max_articles_per_poll)
+        poll = OutletPoll(
+            name,
+            outlet,
+            status,
+            crawl.mirror_cooldown,
+            crawl.max_articles_per_poll,
+            crawl.dark_after,
+        )
         poll.key = f"{name}#{next(self._poll_numbers)}"
         self.polls[poll.key] = poll
         self._deadlines[poll.key] = self._reactor().callLater(
@@ -179,6 +187,13 @@ class NewsSpider(scrapy.Spider):
     def closed(self, reason: str) -> None:
         for poll in list(self.polls.values()):  # still waiting for answers: cut short
             self.end_poll(poll, f"the crawl stopped: {reason}")
+        stats = self.crawler.stats.get_stats() if self.crawler.stats else {}
+        if stats:  # for -v: the poll lines carry what an operator needs
+            plain = {
+                key: value if isinstance(value, int | float) else str(value)
+                for key, value in sorted(stats.items())
+            }
+            logger.debug("crawl statistics: %s", json.dumps(plain), extra={"stats": plain})
         if self._reader is not None:
             self._reader.close()
 
@@ -193,7 +208,7 @@ class NewsSpider(scrapy.Spider):
             deadline.cancel()
         try:
             self.crawler.signals.send_catch_log(poll_ending, poll=poll)
-            poll.finish(self.context.store, cut_short)
+            poll.finish(self.context.store, cut_short, self.context.notices)
         except StoreError as exc:
             self.context.store_failed(poll.name, exc, "the poll's outlet status was not saved")
         finally:

@@ -321,7 +321,7 @@ FEATURES = (
 )
 
 
-# What SPEC §3 names as never matched: menus, sidebars, related stories, comments, footers, and
+# What the query contract names as never matched: menus, sidebars, related stories, comments, footers, and
 # the consent banners every page carries. Marked up (nav, aside, footer, ARIA roles) or named
 # as such in unambiguous words, a block is furniture whatever the weighing says.
 _NEVER_MATCHED = (

@@ -10,6 +10,7 @@ import logging
 import time
 from datetime import UTC, datetime, timedelta
 
+from alerts.notices import Notices, outlet_dark, outlet_recovered
 from newswatch.config import Outlet
 from newswatch.health import OutletStatus
 from newswatch.store import Store
@@ -28,6 +29,7 @@ class OutletPoll:
         status: OutletStatus,
         cooldown: timedelta,
         max_articles: int = 500,
+        dark_after: int = 3,
     ) -> None:
         self.name = name
         self.key = name  # unique per poll; the spider numbers them
@@ -50,6 +52,8 @@ class OutletPoll:
         # Article fetches this poll may still make: a listing of 100,000 items must not keep
         # one poll (and the deliveries waiting for it) going for hours.
         self.max_articles = max_articles
+        self.dark_after = dark_after
+        self.went: str | None = None  # "dark" or "recovered" when this poll changed that
         self.article_budget = max_articles
         self.articles_left = 0  # unseen articles not fetched for lack of budget: the next poll's
         self.not_modified = 0
@@ -103,12 +107,18 @@ class OutletPoll:
     def count_error(self, kind: str) -> None:
         self.result.errors[kind] = self.result.errors.get(kind, 0) + 1
 
-    def finish(self, store: Store, cut_short: str | None = None) -> None:
+    def finish(
+        self, store: Store, cut_short: str | None = None, notices: Notices | None = None
+    ) -> None:
         """Remember what this poll learned; log one line an operator can read at a glance.
 
         ``cut_short``: why the poll ends before its last answer (its deadline passed, the crawl
         is stopping). Such a poll must not read as complete: what it found counts, and the log,
         ``status`` and the metrics say it was cut short.
+
+        When this poll makes the outlet dark, or ends a dark spell, ``notices`` are queued
+        before the status is saved: a crash in between sends the same notice (same id) again
+        rather than none.
         """
         if self.finished:
             return
@@ -127,7 +137,29 @@ class OutletPoll:
         status.alerts = self.result.alerts
         status.errors = dict(self.result.errors)
         status.reachable = self.result.reachable
+        if not cut_short:  # a poll cut short proves neither that the outlet is up nor down
+            dark_since = status.dark_since
+            self.went = status.record_reachability(
+                self.result.reachable, self.dark_after, self.started
+            )
+            if notices is not None and self.went == "dark":
+                notices.send(outlet_dark(self.name, self.outlet.domains, status))
+            elif notices is not None and self.went == "recovered" and dark_since is not None:
+                notices.send(outlet_recovered(self.name, dark_since, self.result.live_domain))
         errors = ", ".join(f"{kind}: {n}" for kind, n in sorted(self.result.errors.items()))
+        failed = {d: why for d, why in self.failed.items() if d not in self.answered}
+        fields = {  # for JSON lines and Sentry: the numbers of the line, as fields
+            "outlet": self.name,
+            "domain": self.result.live_domain if self.result.reachable else None,
+            "duration_s": status.last_duration,
+            "pages": self.result.pages,
+            "not_modified": self.not_modified,
+            "articles": self.result.articles,
+            "alerts": self.result.alerts,
+            "articles_left": self.articles_left,
+            "errors": dict(self.result.errors),
+            "failed_domains": failed,
+        }
         if cut_short:
             logger.warning(
                 "%s: poll cut short after %.1fs (%s): %d pages, %d new articles, %d alerts so "
@@ -140,21 +172,25 @@ class OutletPoll:
                 self.result.alerts,
                 max(0, self.outstanding),
                 f"; errors: {errors}" if errors else "",
-                extra={"outlet": self.name},
+                extra={**fields, "cut_short": cut_short},
             )
         elif self.result.reachable:
             logger.info(
-                "%s: polled in %.1fs on %s: %d pages (%d not modified), %d new articles, "
+                "%s: polled in %.1fs on %s%s: %d pages (%d not modified), %d new articles, "
                 "%d alerts%s%s",
                 self.name,
                 status.last_duration,
                 self.result.live_domain,
+                f" ({', '.join(f'{d} failed: {why}' for d, why in failed.items())})"
+                if failed
+                else "",
                 self.result.pages,
                 self.not_modified,
                 self.result.articles,
                 self.result.alerts,
                 self._left_note(),
                 f"; errors: {errors}" if errors else "",
+                extra=fields,
             )
         else:
             logger.error(
@@ -162,7 +198,7 @@ class OutletPoll:
                 self.name,
                 ", ".join(self.outlet.domains),
                 f"; errors: {errors}" if errors else "",
-                extra={"outlet": self.name},
+                extra=fields,
             )
         store.save_outlet_status(self.name, status.to_json())  # after the line: it may fail
         store.record_poll(self.name, self.started.timestamp(), self.outcome)

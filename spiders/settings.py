@@ -32,6 +32,8 @@ def scrapy_settings(crawl: CrawlSettings) -> dict[str, Any]:
         "TELNETCONSOLE_ENABLED": False,
         "REMOTE_CONTROL_ENABLED": False,  # no listening port of Scrapy's own on a user's machine
         "LOG_LEVEL": "WARNING",
+        "STATS_DUMP": False,  # the spider logs them at DEBUG as one structured record
+        "LOGSTATS_INTERVAL": 0,
         "LOG_INSTALL_ROOT_HANDLER": False,  # newswatch.logs owns the output
         "DEFAULT_DROPITEM_LOG_LEVEL": "DEBUG",  # seen / too old are routine; stats count them
         "DOWNLOADER_MIDDLEWARES": {

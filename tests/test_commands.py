@@ -1,6 +1,6 @@
 """The other commands and every kind of bad input, through the real ``newswatch`` command.
 
-Expected failures give one clear line, the exit code SPEC §2 gives, no traceback, and lose
+Expected failures give one clear line, the exit code the README gives, no traceback, and lose
 nothing: an alert that could not be sent goes out on the next run, once.
 """
 

@@ -1,4 +1,4 @@
-"""The config file (SPEC §1): what is accepted, and every mistake refused with file and line."""
+"""The config file: what is accepted, and every mistake refused with file and line."""
 
 from __future__ import annotations
 

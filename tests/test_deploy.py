@@ -12,6 +12,7 @@ import os
 import re
 import shlex
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -33,7 +34,8 @@ def test_compose_runs_newswatch_with_persistent_redis_and_health_checks() -> Non
     assert "--appendonly yes" in redis_command
     assert services["redis"]["volumes"] and "healthcheck" in services["redis"]
     app = services["newswatch"]
-    assert "healthz" in " ".join(app["healthcheck"]["test"])
+    assert "/livez" in " ".join(app["healthcheck"]["test"])  # not /healthz: outlets down is no
+    # reason to mark the container unhealthy
     assert app["depends_on"]["redis"]["condition"] == "service_healthy"
     assert (ROOT / app["build"]["dockerfile"]).exists()
     mounted = app["volumes"][0].split(":")[0]
@@ -61,7 +63,8 @@ def test_dockerfile_is_slim_non_root_and_copies_what_exists() -> None:
     for source in re.findall(r"^COPY (?!--from)(.+) \S+$", text, re.M):
         for path in source.split():
             assert (ROOT / path).exists(), path
-    assert "HEALTHCHECK" in text and "/healthz" in text
+    [check] = re.findall(r"^HEALTHCHECK .*\n.*$", text, re.M)
+    assert "/livez" in check
 
 
 def _unit() -> configparser.ConfigParser:
@@ -84,6 +87,7 @@ def test_systemd_unit_is_hardened() -> None:
         assert service.get(key) == value, key
     assert service["ExecReload"].endswith("-HUP $MAINPID")
     assert service["KillSignal"] == "SIGTERM"
+    assert service["Type"] == "notify" and int(service["WatchdogSec"]) >= 10
 
 
 def test_systemd_command_line_runs_reloads_and_stops(tmp_path: Path) -> None:
@@ -102,7 +106,17 @@ def test_systemd_command_line_runs_reloads_and_stops(tmp_path: Path) -> None:
     state.mkdir()
     env_line = service["Environment"]
     name, _, _ = env_line.partition("=")
-    env = {**os.environ, name: str(config), "no_proxy": "*"}
+    # systemd's side of Type=notify and WatchdogSec=: a datagram socket, and the interval
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify.sock"))
+    notify.settimeout(10)
+    env = {
+        **os.environ,
+        name: str(config),
+        "no_proxy": "*",
+        "NOTIFY_SOCKET": str(tmp_path / "notify.sock"),
+        "WATCHDOG_USEC": "1000000",  # pings every 0.5 s
+    }
     process = subprocess.Popen(
         [*newswatch_command(), *argv[1:]],
         cwd=state,
@@ -111,15 +125,24 @@ def test_systemd_command_line_runs_reloads_and_stops(tmp_path: Path) -> None:
         stderr=subprocess.STDOUT,
     )
     try:
-        wait_until(
-            lambda: http_get(f"http://127.0.0.1:{port}/healthz")[0] in (200, 503), 30, "health"
-        )
+        wait_until(lambda: http_get(f"http://127.0.0.1:{port}/livez")[0] == 200, 30, "live")
+        messages = [notify.recv(1024).decode() for _ in range(3)]
+        assert messages[0] == "READY=1" and messages[1:] == ["WATCHDOG=1", "WATCHDOG=1"]
         process.send_signal(signal.SIGHUP)  # ExecReload
         time.sleep(1)
         assert process.poll() is None
         process.send_signal(signal.SIGTERM)  # KillSignal
         assert process.wait(timeout=int(service["TimeoutStopSec"])) == 0
+        rest = []
+        notify.settimeout(0.1)
+        while True:
+            try:
+                rest.append(notify.recv(1024).decode())
+            except TimeoutError:
+                break
+        assert rest[-1] == "STOPPING=1"
     finally:
+        notify.close()
         if process.poll() is None:
             process.kill()
     output = process.stdout.read().decode() if process.stdout else ""

@@ -1,4 +1,4 @@
-"""Article identity (SPEC §4): every way of reaching an article gives the same canonical URL."""
+"""Article identity: every way of reaching an article gives the same canonical URL."""
 
 from __future__ import annotations
 

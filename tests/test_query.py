@@ -1,4 +1,4 @@
-"""Watch queries (SPEC §3): normalisation, parsing, matching and snippets.
+"""Watch queries: normalisation, parsing, matching and snippets.
 
 The matching rules are data (tests/data/query_cases.yaml) so that a new language or edge case
 is one line; parser errors and snippets are tables here because they assert positions.

@@ -1,4 +1,4 @@
-"""The query language at the front door, through the real ``newswatch`` command (SPEC §2, §3).
+"""The query language at the front door, through the real ``newswatch`` command.
 
 ``check`` names every watch whose meaning changed when OR came to bind tighter than
 juxtaposition, and ``--explain`` shows how one query is grouped; ``try`` fetches pages through

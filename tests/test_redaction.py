@@ -267,7 +267,7 @@ def test_redact_url(url: str, hide_path: bool, shown: str) -> None:
 def test_environment_secrets_are_hidden_too(
     tmp_path: Path, store_with_password: str, sink: SmtpSink, hook: WebhookReceiver
 ) -> None:
-    """``${VAR}`` values (SPEC: secrets never live in the file) are hidden once substituted."""
+    """``${VAR}`` values (secrets never live in the file) are hidden once substituted."""
     text = secret_config(store_with_password, sink, hook).replace(SMTP_PASSWORD, "${SMTP_PASSWORD}")
     write_yaml(tmp_path, text.replace("smtp: smtp://", "smtp: smtpx://"))
     os.environ["SMTP_PASSWORD"] = SMTP_PASSWORD

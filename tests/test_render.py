@@ -1,4 +1,4 @@
-"""Alert rendering: the exact subject, escaped article text, the webhook body of SPEC §5."""
+"""Alert rendering: the exact subject, escaped article text, the documented webhook body."""
 
 from __future__ import annotations
 

@@ -165,7 +165,7 @@ def test_resend_of_a_delivered_alert_goes_to_its_watchs_channels_and_unknown_ids
     alert_id = post.headers["x-newswatch-id"]
 
     unknown = run_newswatch("resend", alert_id, "no-such-alert", cwd=tmp_path)
-    assert unknown.code == 1  # SPEC §2
+    assert unknown.code == 1
     assert "newswatch: unknown alert id: no-such-alert" in unknown.stderr
     assert "Traceback" not in unknown.stderr
     assert run_newswatch("resend", cwd=tmp_path).code == 2  # neither ids nor --dead-letters

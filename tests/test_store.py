@@ -1,4 +1,4 @@
-"""The store's promises (SPEC §4), checked alike on Redis and on the embedded store."""
+"""The store's promises, checked alike on Redis and on the embedded store."""
 
 from __future__ import annotations
 

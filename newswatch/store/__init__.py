@@ -1,6 +1,6 @@
 """Where newswatch remembers what it has seen and sent: Redis, or an embedded store.
 
-Both backends keep the same promises (SPEC §4): a seen article is remembered for ``retention``,
+Both backends keep the same promises: a seen article is remembered for ``retention``,
 in a compact form (an 8-byte digest of its URL within its outlet, see ``newswatch.store.seen``); a
 (watch, article) pair is claimed at most once, and the claim, the alert and its outbox entries
 (one per channel, or one place in the watch's digest) are written in one atomic step, so a crash

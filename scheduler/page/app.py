@@ -67,14 +67,16 @@ class Answer:
     content_type: str
     headers: tuple[tuple[str, str], ...] = ()
 
-    def send(self, handler: BaseHTTPRequestHandler) -> None:
+    def send(self, handler: BaseHTTPRequestHandler, send_body: bool = True) -> None:
+        """The answer on ``handler``'s connection; ``send_body`` False answers a HEAD."""
         handler.send_response(self.status)
         handler.send_header("Content-Type", self.content_type)
         handler.send_header("Content-Length", str(len(self.body)))
         for name, value in self.headers:
             handler.send_header(name, value)
         handler.end_headers()
-        handler.wfile.write(self.body)
+        if send_body:
+            handler.wfile.write(self.body)
 
 
 class PageApp:

@@ -1,7 +1,7 @@
 """A watch's recent alerts as an Atom 1.0 feed (RFC 4287), so any feed reader can follow it.
 
 feedgen writes the XML (escaping, dates, the elements Atom requires); this module decides what an
-alert says in it. Each entry's id is the alert's id, which never changes (SPEC §4): a reader shows
+alert says in it. Each entry's id is the alert's id, which never changes: a reader shows
 an alert once however often it fetches the feed.
 """
 
