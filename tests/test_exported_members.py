@@ -7,17 +7,20 @@ import pkgutil
 
 import pytest
 
-PACKAGES = ["newswatch", "spiders", "scheduler", "alerts"]
+ROOT = "newswatch"  # the one import package; the stages are its subpackages (issue #14)
+PACKAGES = [ROOT, "newswatch.spiders", "newswatch.scheduler", "newswatch.alerts"]
 
 
 def _modules() -> list[str]:
-    names = []
-    for package in PACKAGES:
-        module = importlib.import_module(package)
-        names.append(package)
-        for info in pkgutil.walk_packages(module.__path__, prefix=f"{package}."):
-            names.append(info.name)
+    module = importlib.import_module(ROOT)
+    names = [ROOT]
+    for info in pkgutil.walk_packages(module.__path__, prefix=f"{ROOT}."):
+        names.append(info.name)
     return names
+
+
+def test_every_stage_is_inside_newswatch() -> None:
+    assert set(PACKAGES) <= set(_modules())
 
 
 @pytest.mark.parametrize("name", _modules())
