@@ -25,10 +25,10 @@ from typing import Any, TextIO
 
 import httpx
 
-from alerts.digest import build_digest
-from alerts.email import build_message, send_email
-from alerts.render import Renderer
-from alerts.webhook import post_webhook
+from newswatch.alerts.digest import build_digest
+from newswatch.alerts.email import build_message, send_email
+from newswatch.alerts.render import Renderer
+from newswatch.alerts.webhook import post_webhook
 from newswatch.article import format_time
 from newswatch.config import Config, ConsoleChannel, EmailChannel, WebhookChannel
 from newswatch.errors import (

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
 
-from alerts.render import Renderer
+from newswatch.alerts.render import Renderer
 from newswatch.config import EmailChannel
 from newswatch.errors import ChannelDown, DeliveryError, PartialRefusal, PermanentDeliveryError
 

@@ -28,7 +28,7 @@ import threading
 import numpy as np
 import numpy.typing as npt
 
-from alerts.textnorm import normalize
+from newswatch.alerts.textnorm import normalize
 
 __all__ = ["SIMILAR", "fingerprint", "is_copy", "similarity"]
 

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from alerts.digest import digest_due
-from alerts.fingerprint import fingerprint, is_copy
-from alerts.matcher import Match, NormalizedArticle
-from alerts.query import parse_query
-from alerts.watchset import WatchSet
+from newswatch.alerts.digest import digest_due
+from newswatch.alerts.fingerprint import fingerprint, is_copy
+from newswatch.alerts.matcher import Match, NormalizedArticle
+from newswatch.alerts.query import parse_query
+from newswatch.alerts.watchset import WatchSet
 from newswatch.article import Article, format_time
 from newswatch.config import Config
 from newswatch.identity import alert_id

@@ -1,6 +1,6 @@
 """Decide whether an article matches a watch query, and quote where it does.
 
-Matching runs on folded text (see :mod:`alerts.textnorm`) so case, accents and Arabic
+Matching runs on folded text (see :mod:`newswatch.alerts.textnorm`) so case, accents and Arabic
 spelling variants do not matter, while snippets are cut from the original text through the
 index map, so an alert shows what the outlet actually wrote.
 
@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from functools import cache, cached_property, lru_cache
 from typing import Literal
 
-from alerts.query import And, Near, Not, Or, Query, Term, walk
-from alerts.textnorm import normalize_with_map, term_words
+from newswatch.alerts.query import And, Near, Not, Or, Query, Term, walk
+from newswatch.alerts.textnorm import normalize_with_map, term_words
 
 __all__ = ["CompiledQuery", "Leaf", "Match", "NormalizedArticle", "compile_query"]
 

@@ -30,7 +30,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from alerts.textnorm import term_words
+from newswatch.alerts.textnorm import term_words
 from newswatch.errors import QuerySyntaxError
 
 __all__ = [

@@ -1,6 +1,6 @@
 """Match one article against every watch in one pass, not one regex scan per watch.
 
-Evaluating each watch's :class:`~alerts.matcher.CompiledQuery` against every article costs a
+Evaluating each watch's :class:`~newswatch.alerts.matcher.CompiledQuery` against every article costs a
 full regex scan of the body per query leaf, so the time per article grows with the number of
 watches.  A :class:`WatchSet` instead builds one Aho-Corasick automaton over the folded words
 of every term of every watch, scans the folded title and body once, and only then evaluates
@@ -41,9 +41,9 @@ from typing import Any
 
 import ahocorasick
 
-from alerts.matcher import CompiledQuery, Leaf, Match, NormalizedArticle
-from alerts.query import And, Near, Not, Or, Query, Term, needs_positive_term
-from alerts.textnorm import normalize
+from newswatch.alerts.matcher import CompiledQuery, Leaf, Match, NormalizedArticle
+from newswatch.alerts.query import And, Near, Not, Or, Query, Term, needs_positive_term
+from newswatch.alerts.textnorm import normalize
 
 __all__ = ["WatchSet"]
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from alerts.render import Renderer, webhook_template
+from newswatch.alerts.render import Renderer, webhook_template
 from newswatch.config import WebhookChannel
 from newswatch.errors import ChannelDown, DeliveryError, PermanentDeliveryError, TemplateError
 from newswatch.redact import hide_url_paths, redact_url

@@ -269,9 +269,9 @@ def generate_watches(count: int, texts: list[str], seed: int = SEED) -> list[str
     """
     import ahocorasick
 
-    from alerts.query import parse_query
-    from alerts.textnorm import normalize, term_words
     from bench.match_watches import watch_query
+    from newswatch.alerts.query import parse_query
+    from newswatch.alerts.textnorm import normalize, term_words
 
     plain = [normalize(text.replace(INJECTED, " ")) for text in texts]
     for term in parse_query(WATCHED_QUERY).terms():
@@ -310,8 +310,8 @@ def generate_watches(count: int, texts: list[str], seed: int = SEED) -> list[str
 def check_watches(queries: list[str], texts: list[str], injected_page: str) -> None:
     """The crawl's watches, built as newswatch builds them: no plain page may mention one,
     an injected page must."""
-    from alerts.query import parse_query
-    from alerts.watchset import WatchSet
+    from newswatch.alerts.query import parse_query
+    from newswatch.alerts.watchset import WatchSet
 
     watchset = WatchSet({f"w{i}": parse_query(q) for i, q in enumerate(queries)})
     plain = [t.replace(INJECTED, " ") for t in texts]
@@ -647,7 +647,7 @@ def proxy_env(proxy_url: str) -> dict[str, str]:
 
 def per_domain_limit() -> int:
     from newswatch.config import CrawlSettings
-    from spiders.settings import scrapy_settings
+    from newswatch.spiders.settings import scrapy_settings
 
     limit: int = scrapy_settings(CrawlSettings())["CONCURRENT_REQUESTS_PER_DOMAIN"]
     return limit
@@ -702,8 +702,8 @@ def run_bare(outlets: int, concurrency: int, per_domain: int) -> None:
 
 def time_build(job_file: Path) -> None:
     """Prints the seconds to parse and to build, the first match's ms and the peak RSS."""
-    from alerts.query import parse_query
-    from alerts.watchset import WatchSet
+    from newswatch.alerts.query import parse_query
+    from newswatch.alerts.watchset import WatchSet
 
     job = json.loads(job_file.read_text(encoding="utf-8"))
     queries: list[str] = job["queries"]

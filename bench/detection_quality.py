@@ -3,7 +3,7 @@
 A watch alerts when its phrase sits in an article's title or main content. This script asks
 that question directly, the way a watch does, on every dev set of the shared corpus: each
 *probe* is a phrase watched as a quoted query (``"the phrase"``), matched whole-word with the
-product's normalisation (:func:`alerts.matcher.compile_query`) against the title and text that
+product's normalisation (:func:`newswatch.alerts.matcher.compile_query`) against the title and text that
 an extractor gives for the page.
 
   recall       share of *main-text probes* that match: phrases a reader finds in the article
@@ -31,7 +31,7 @@ Probes are chosen by position, never at random, so every run measures the same p
 
 Extractors compared in one run: trafilatura with its default settings (the baseline of the
 ratios), resiliparse's main-content extraction and readability-lxml when installed (``pip
-install -e '.[bench]'``), and newswatch's own :func:`spiders.extraction.extract_article`.
+install -e '.[bench]'``), and newswatch's own :func:`newswatch.spiders.extraction.extract_article`.
 ``ms/page`` is the wall clock of the extractor call alone, parsing included.
 
 Usage, from the repository root in the project's virtualenv::
@@ -63,8 +63,8 @@ import lxml.etree
 import lxml.html
 from scrapy.http import HtmlResponse
 
-from alerts.matcher import CompiledQuery, compile_query
-from alerts.query import parse_query
+from newswatch.alerts.matcher import CompiledQuery, compile_query
+from newswatch.alerts.query import parse_query
 from newswatch.errors import QuerySyntaxError
 
 __all__ = [
@@ -351,7 +351,7 @@ def _readability(html: str, url: str) -> tuple[str, str] | None:
 
 
 def _newswatch(html: str, url: str) -> tuple[str, str] | None:
-    from spiders.extraction import extract_article
+    from newswatch.spiders.extraction import extract_article
 
     extracted = extract_article(html, url)
     return None if extracted is None else (extracted.title, extracted.text)

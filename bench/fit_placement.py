@@ -1,8 +1,8 @@
 """Fit the weights of spiders/judging.py on the shared corpus, and show how they hold on new sites.
 
 Every block of every page of the three dev sets (see ``bench/detection_quality.py``) is
-described by the product's own :func:`spiders.placement.block_features`, computed through
-:func:`spiders.extraction.read_page` and :func:`spiders.extraction.evidence_of`, and labelled:
+described by the product's own :func:`newswatch.spiders.placement.block_features`, computed through
+:func:`newswatch.spiders.extraction.read_page` and :func:`newswatch.spiders.extraction.evidence_of`, and labelled:
 
   articles     article text when the block's text is part of the human ``articleBody``
   readability  article text when it is part of Readability.js's ``expected.html`` (a weaker
@@ -11,7 +11,7 @@ described by the product's own :func:`spiders.placement.block_features`, compute
                ``without`` -> furniture (spot checks, so each weighs more)
 
 Blocks of one word are left out of the labels (a lone "Home" is part of any body by chance),
-and so are blocks that :func:`spiders.placement.named_furniture` rules out whatever their score.
+and so are blocks that :func:`newswatch.spiders.placement.named_furniture` rules out whatever their score.
 
 A model (scikit-learn, ``pip install -e '.[bench]'``) is then cross-validated with the pages
 split into folds *by site*, so that no site is ever both trained and judged, and the probes of
@@ -56,11 +56,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from alerts.matcher import NormalizedArticle
 from bench.detection_quality import LOADERS, Page, _matches, default_corpus, probe_query
-from spiders.extraction import evidence_of, read_page
-from spiders.judging import MODEL_FILE, Trees, is_article
-from spiders.placement import FEATURES, block_features, named_furniture
+from newswatch.alerts.matcher import NormalizedArticle
+from newswatch.spiders.extraction import evidence_of, read_page
+from newswatch.spiders.judging import MODEL_FILE, Trees, is_article
+from newswatch.spiders.placement import FEATURES, block_features, named_furniture
 
 __all__ = ["Labelled", "export_trees", "label_page"]
 
@@ -150,9 +150,9 @@ def _fit(pages: list[Labelled], kind: str, columns: list[int]) -> Any:
 
 
 def export_trees(model: Any, features: tuple[str, ...]) -> dict[str, Any]:
-    """The fitted trees as the table :class:`spiders.judging.Trees` reads: every tree padded
+    """The fitted trees as the table :class:`newswatch.spiders.judging.Trees` reads: every tree padded
     to full depth, its splits named by signal, so the table survives a reordering of
-    :data:`spiders.placement.FEATURES`."""
+    :data:`newswatch.spiders.placement.FEATURES`."""
     padded = [_padded(predictor.nodes, features) for (predictor,) in model._predictors]
     return {
         "depth": _DEPTH,
@@ -208,7 +208,7 @@ def _probabilities(model: Any, item: Labelled, columns: list[int]) -> list[float
 
 
 def _quoted(row: list[float]) -> bool:
-    """The caption / quotation rule of spiders.judging.is_article, whatever the score."""
+    """The caption / quotation rule of newswatch.spiders.judging.is_article, whatever the score."""
     return is_article(row, 0.0, None)
 
 

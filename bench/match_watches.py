@@ -2,7 +2,7 @@
 
 Compares, in the same run and on the same articles and watches:
 
-  WatchSet  alerts.watchset.WatchSet.matches: one Aho-Corasick scan of the folded title and
+  WatchSet  newswatch.alerts.watchset.WatchSet.matches: one Aho-Corasick scan of the folded title and
             body, then CompiledQuery.match_normalized on the few candidate watches only
   naive     every watch's CompiledQuery.match_normalized (one regex per query leaf, per
             watch), which is what AlertIntake did before the WatchSet
@@ -10,7 +10,7 @@ Compares, in the same run and on the same articles and watches:
 Both columns include folding the article once (NormalizedArticle.from_text), because a real
 article has to be folded either way; the table's footer shows that share, the automaton scan
 and candidate filter, and the matcher's time on the watches that do match.  A term's regex is
-compiled the first time an article shows its words (alerts.matcher.Leaf), so the first pass
+compiled the first time an article shows its words (newswatch.alerts.matcher.Leaf), so the first pass
 over the articles pays those compiles: its time is shown beside the best pass.  The naive
 column runs on a set whose every regex was compiled beforehand, so it times matching only.
 
@@ -51,10 +51,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from alerts import matcher
-from alerts.matcher import CompiledQuery, NormalizedArticle
-from alerts.query import Near, Query, Term, parse_query, walk
-from alerts.watchset import WatchSet
+from newswatch.alerts import matcher
+from newswatch.alerts.matcher import CompiledQuery, NormalizedArticle
+from newswatch.alerts.query import Near, Query, Term, parse_query, walk
+from newswatch.alerts.watchset import WatchSet
 
 
 def words(text: str) -> list[str]:

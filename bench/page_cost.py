@@ -1,9 +1,9 @@
 """What one fetched article page costs before matching, with and without a watch term on it.
 
-A poll gives every article page a first look (:func:`spiders.metadata.glance`: metadata and all
+A poll gives every article page a first look (:func:`newswatch.spiders.metadata.glance`: metadata and all
 visible text), scans that text for every watch's terms at once (``WatchSet.mentioned``), and
-only when some term occurs reads the page's blocks (:func:`spiders.extraction.read_page`) and
-judges where words sit (:func:`spiders.extraction.article_text`). This script measures, on the
+only when some term occurs reads the page's blocks (:func:`newswatch.spiders.extraction.read_page`) and
+judges where words sit (:func:`newswatch.spiders.extraction.article_text`). This script measures, on the
 shared corpus's article pages and the generated watches of ``bench/match_watches.py``:
 
   look      glance: one resiliparse parse, metadata, the text of the whole page
@@ -30,11 +30,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from alerts.watchset import WatchSet
 from bench.detection_quality import default_corpus, load_articles
 from bench.match_watches import build_watches
-from spiders.extraction import article_text, read_page
-from spiders.metadata import glance
+from newswatch.alerts.watchset import WatchSet
+from newswatch.spiders.extraction import article_text, read_page
+from newswatch.spiders.metadata import glance
 
 
 def _ms(started: float) -> float:

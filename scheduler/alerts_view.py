@@ -159,7 +159,9 @@ def _row(payload: dict[str, Any] | None, alert_id: str, died: float = 0.0) -> Al
     article = payload.get("article") or {}
     detected = payload.get("detected_at")
     digest = payload.get("digest")
-    notice = payload.get("notice") or {}  # a notice to operators (alerts.notices), not an alert
+    notice = (
+        payload.get("notice") or {}
+    )  # a notice to operators (newswatch.alerts.notices), not an alert
     return AlertRow(
         id=alert_id,
         watch=payload.get("watch") or ("(notice)" if notice else None),

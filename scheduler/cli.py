@@ -14,10 +14,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from alerts.delivery import ChannelSender, DeliveryWorker, sample_alert
-from alerts.query import explain, legacy_reading, parse_query
-from alerts.render import Renderer
 from newswatch import __version__
+from newswatch.alerts.delivery import ChannelSender, DeliveryWorker, sample_alert
+from newswatch.alerts.query import explain, legacy_reading, parse_query
+from newswatch.alerts.render import Renderer
 from newswatch.config import Config, CrawlSettings, LoadedConfig, config_schema, find_config_path
 from newswatch.errors import (
     ConfigError,
@@ -28,15 +28,15 @@ from newswatch.errors import (
 )
 from newswatch.logs import setup_logging
 from newswatch.redact import Redactor, channel_address, protect_logs, redact_url
+from newswatch.scheduler import alerts_view, leftovers
+from newswatch.scheduler.crawling import crawl_once
+from newswatch.scheduler.loading import load_checked_config, reading_changes
+from newswatch.scheduler.resend import resend_dead_letters, resend_ids
+from newswatch.scheduler.status import render_status
 from newswatch.sentry import init_sentry
+from newswatch.spiders.context import OutletResult
 from newswatch.store import Store, open_store
 from newswatch.store.consumers import outbox_consumer
-from scheduler import alerts_view, leftovers
-from scheduler.crawling import crawl_once
-from scheduler.loading import load_checked_config, reading_changes
-from scheduler.resend import resend_dead_letters, resend_ids
-from scheduler.status import render_status
-from spiders.context import OutletResult
 
 __all__ = ["main"]
 
@@ -274,7 +274,7 @@ def _run(args: argparse.Namespace) -> int:
     loaded = _load(args)
     if args.once:
         return _crawl_and_deliver(loaded, list(loaded.config.outlets))
-    from scheduler.service import Service
+    from newswatch.scheduler.service import Service
 
     return Service(find_config_path(args.config), loaded, outbox_consumer()).run()
 
@@ -350,7 +350,7 @@ def _try(args: argparse.Namespace) -> int:
     if args.config or path.exists():  # the default file is optional here, a named one is not
         config = _load(args, warn=False).config
         crawl, outlets = config.crawl, config.outlets
-    from scheduler.trying import try_query  # the extraction libraries load only for `try`
+    from newswatch.scheduler.trying import try_query  # the extraction libraries load only for `try`
 
     print(f"query: {query}")
     old = legacy_reading(args.query)

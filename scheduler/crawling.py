@@ -8,13 +8,13 @@ from typing import TextIO
 
 from scrapy.crawler import CrawlerProcess
 
-from alerts.intake import AlertIntake
+from newswatch.alerts.intake import AlertIntake
 from newswatch.config import Config
+from newswatch.spiders.context import CrawlContext, OutletResult
+from newswatch.spiders.news import NewsSpider
+from newswatch.spiders.poll import OutletPoll
+from newswatch.spiders.settings import scrapy_settings
 from newswatch.store import Store
-from spiders.context import CrawlContext, OutletResult
-from spiders.news import NewsSpider
-from spiders.poll import OutletPoll
-from spiders.settings import scrapy_settings
 
 __all__ = ["crawl_once"]
 

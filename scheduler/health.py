@@ -42,7 +42,7 @@ from newswatch.config import Config
 from newswatch.health import OutletStatus
 
 if TYPE_CHECKING:
-    from scheduler.page import PageApp
+    from newswatch.scheduler.page import PageApp
 
 __all__ = ["HealthServer", "Metrics", "ServiceHealth"]
 

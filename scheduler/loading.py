@@ -16,11 +16,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from alerts.delivery import sample_alert
-from alerts.digest import build_digest
-from alerts.notices import sample_notice
-from alerts.query import legacy_reading, parse_query
-from alerts.render import TEMPLATE_NAMES, Renderer
+from newswatch.alerts.delivery import sample_alert
+from newswatch.alerts.digest import build_digest
+from newswatch.alerts.notices import sample_notice
+from newswatch.alerts.query import legacy_reading, parse_query
+from newswatch.alerts.render import TEMPLATE_NAMES, Renderer
 from newswatch.config import Config, LoadedConfig, load_config
 from newswatch.errors import ConfigError, QuerySyntaxError, TemplateError
 from newswatch.yamlsource import Located

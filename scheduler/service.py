@@ -11,8 +11,8 @@ within the grace period, then exit 0. SIGHUP reloads the config: a broken one is
 error and the running one stays. Everything that must survive a restart (outbox, digests, live
 domains, what was seen, which outlets are dark) lives in the store.
 
-Health (``/livez``, ``/healthz``, metrics) is kept by :mod:`scheduler.health` and the systemd
-watchdog by :mod:`scheduler.watchdog`; this module only tells them what happened.
+Health (``/livez``, ``/healthz``, metrics) is kept by :mod:`newswatch.scheduler.health` and the systemd
+watchdog by :mod:`newswatch.scheduler.watchdog`; this module only tells them what happened.
 """
 
 from __future__ import annotations
@@ -30,20 +30,20 @@ from typing import Any
 from twisted.internet import threads
 from twisted.internet.defer import Deferred
 
-from alerts.delivery import ChannelSender, DeliveryWorker
-from alerts.intake import AlertIntake
-from alerts.render import Renderer
+from newswatch.alerts.delivery import ChannelSender, DeliveryWorker
+from newswatch.alerts.intake import AlertIntake
+from newswatch.alerts.render import Renderer
 from newswatch.config import Config, LoadedConfig
 from newswatch.errors import NewswatchError
 from newswatch.health import OutletStatus
 from newswatch.redact import protect_logs
+from newswatch.scheduler.health import HealthServer, Metrics, ServiceHealth
+from newswatch.scheduler.loading import load_checked_config
+from newswatch.scheduler.page import PageApp
+from newswatch.scheduler.watchdog import Watchdog
+from newswatch.spiders.context import CrawlContext
+from newswatch.spiders.poll import OutletPoll
 from newswatch.store import open_store
-from scheduler.health import HealthServer, Metrics, ServiceHealth
-from scheduler.loading import load_checked_config
-from scheduler.page import PageApp
-from scheduler.watchdog import Watchdog
-from spiders.context import CrawlContext
-from spiders.poll import OutletPoll
 
 __all__ = ["Service"]
 
@@ -96,8 +96,8 @@ class Service:
         from scrapy.crawler import CrawlerRunner
         from twisted.internet import reactor
 
-        from spiders.news import NewsSpider
-        from spiders.settings import scrapy_settings
+        from newswatch.spiders.news import NewsSpider
+        from newswatch.spiders.settings import scrapy_settings
 
         self.reactor = reactor
         config = self.config

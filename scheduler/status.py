@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from newswatch.config import Config, Outlet
 from newswatch.health import OutletStatus
 from newswatch.redact import Redactor
+from newswatch.scheduler.leftovers import leftover_lines
 from newswatch.store import Store
-from scheduler.leftovers import leftover_lines
 
 __all__ = ["is_stale", "render_status"]
 

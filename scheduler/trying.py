@@ -3,7 +3,7 @@
 A watch is only worth trusting once its author has seen what it catches and what it misses, on
 the pages they care about, as urlwatch's ``--test-filter`` shows what a job would report. So
 each page goes through the poll's own steps: fetched with the crawl settings (user agent,
-timeout, size limit, robots.txt), read by :func:`spiders.extraction.read_article` with the
+timeout, size limit, robots.txt), read by :func:`newswatch.spiders.extraction.read_article` with the
 query's WatchSet for the first look, matched by the same WatchSet on the same title and
 article text. What the poll does not say, this does: a term that occurs on the page but did
 not count is shown where it sat (a sidebar, a "most read" list, a block judged not to be the
@@ -26,14 +26,14 @@ import httpx
 from protego import Protego
 from w3lib.encoding import html_to_unicode
 
-from alerts.matcher import Match, compile_query
-from alerts.query import Not, Query, Term, walk
-from alerts.watchset import WatchSet
+from newswatch.alerts.matcher import Match, compile_query
+from newswatch.alerts.query import Not, Query, Term, walk
+from newswatch.alerts.watchset import WatchSet
 from newswatch.config import CrawlSettings, Outlet
 from newswatch.errors import NewswatchError
 from newswatch.identity import canonical_url, outlet_host
-from spiders.extraction import Judged, judge_blocks, read_article, read_page
-from spiders.placement import furniture_phrase
+from newswatch.spiders.extraction import Judged, judge_blocks, read_article, read_page
+from newswatch.spiders.placement import furniture_phrase
 
 __all__ = ["PageSource", "judge", "load_page", "make_client", "try_query"]
 

@@ -8,7 +8,7 @@ crawling meanwhile. Memory stays flat without a queue of our own: a response awa
 still counts toward Scrapy's scraper slot (``SCRAPER_SLOT_MAX_ACTIVE_SIZE``), and Scrapy stops
 taking new requests off its scheduler while the slot is full.
 
-Each worker holds its own :class:`~alerts.watchset.WatchSet` for the first look (building one
+Each worker holds its own :class:`~newswatch.alerts.watchset.WatchSet` for the first look (building one
 takes well under a second even for 10,000 watches). A reloaded config with other watches gets a
 new pool; pages already handed to the old one are finished by it.
 
@@ -32,9 +32,9 @@ from concurrent.futures.process import BrokenProcessPool
 
 from scrapy.http import HtmlResponse
 
-from alerts.query import parse_query
-from alerts.watchset import WatchSet
-from spiders.extraction import Reading, read_article
+from newswatch.alerts.query import parse_query
+from newswatch.alerts.watchset import WatchSet
+from newswatch.spiders.extraction import Reading, read_article
 
 __all__ = ["PageReader", "default_workers"]
 
@@ -81,7 +81,7 @@ class PageReader:
     async def read(
         self, body: bytes, url: str, content_type: bytes | None = None
     ) -> Reading | None:
-        """The page read as :func:`spiders.extraction.read_article` does; None when it holds
+        """The page read as :func:`newswatch.spiders.extraction.read_article` does; None when it holds
         nothing to read, or when its worker died (logged; the page is read again next poll).
 
         The page goes to the worker as the bytes that came off the wire and is decoded there,
@@ -131,7 +131,7 @@ class PageReader:
                 raise RuntimeError("the page reader is closed")
             if self._pool is None:
                 context = multiprocessing.get_context("forkserver")
-                context.set_forkserver_preload(["spiders.analysis"])
+                context.set_forkserver_preload(["newswatch.spiders.analysis"])
                 records: multiprocessing.Queue[logging.LogRecord] = context.Queue()
                 self._logs = logging.handlers.QueueListener(records, _LogHere())
                 self._logs.start()

@@ -6,8 +6,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from alerts.intake import AlertIntake
-from alerts.notices import Notices
+from newswatch.alerts.intake import AlertIntake
+from newswatch.alerts.notices import Notices
 from newswatch.config import Config
 from newswatch.errors import StoreError
 from newswatch.store import Store

@@ -20,7 +20,7 @@ from urllib.parse import urljoin
 import feedparser
 import lxml.etree
 
-from spiders.metadata import parse_timestamp
+from newswatch.spiders.metadata import parse_timestamp
 
 __all__ = ["DiscoveredLink", "Discovery", "read_feed", "read_sitemap"]
 

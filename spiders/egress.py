@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
     from newswatch.config import Config, Outlet
-    from spiders.poll import OutletPoll
+    from newswatch.spiders.poll import OutletPoll
 
 __all__ = ["EgressMiddleware", "address_problem", "configured_targets", "outlet_targets"]
 

@@ -1,10 +1,10 @@
 """From an article page to what a watch looks at: its title and the text of the article itself.
 
-Reading a page is split so that most pages cost little. :func:`spiders.metadata.glance` takes
+Reading a page is split so that most pages cost little. :func:`newswatch.spiders.metadata.glance` takes
 the metadata and every word of the page in one fast parse; a page on which no watch term occurs
 anywhere stops there (:func:`read_article`). For the rest, :func:`read_page` builds the tree and
-its visible blocks and :func:`article_text` judges every block (:mod:`spiders.placement`,
-:mod:`spiders.judging`), keeping those that belong to the article: title and main content, never
+its visible blocks and :func:`article_text` judges every block (:mod:`newswatch.spiders.placement`,
+:mod:`newswatch.spiders.judging`), keeping those that belong to the article: title and main content, never
 the navigation, sidebars, related or most-read lists, comments, banners or footer around it.
 docs/detection.md explains the design and how it is measured.
 
@@ -29,16 +29,16 @@ import trafilatura.settings
 from resiliparse.extract.html2text import extract_plain_text
 from resiliparse.parse.html import HTMLTree
 
-from spiders.judging import article_scores, is_article
-from spiders.metadata import Glance, glance, parse_timestamp
-from spiders.placement import (
+from newswatch.spiders.judging import article_scores, is_article
+from newswatch.spiders.metadata import Glance, glance, parse_timestamp
+from newswatch.spiders.placement import (
     Block,
     Evidence,
     block_features,
     named_furniture,
     segment,
 )
-from spiders.precision import article_container, headline_of, precise_text
+from newswatch.spiders.precision import article_container, headline_of, precise_text
 
 __all__ = [
     "MAX_BLOCKS",

@@ -23,7 +23,7 @@ from newswatch.identity import outlet_host, same_path_on
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
-    from spiders.poll import OutletPoll
+    from newswatch.spiders.poll import OutletPoll
 
 __all__ = ["FAILING_STATUSES", "MirrorFailoverMiddleware", "OutletBoundaryMiddleware"]
 

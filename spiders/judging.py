@@ -1,6 +1,6 @@
 """Judge each block of a page: part of the article, or furniture around it.
 
-The signals of :mod:`spiders.placement` are weighed by a small ensemble of gradient-boosted
+The signals of :mod:`newswatch.spiders.placement` are weighed by a small ensemble of gradient-boosted
 decision trees: a block is part of the article when ``sigmoid(BASELINE + sum of the trees'
 leaves)`` reaches :data:`THRESHOLD`. Trees, not one weight per signal, because the signals
 interact: a line that every extractor keeps is usually the article, unless it also reads as a
@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from spiders.placement import FEATURES
+from newswatch.spiders.placement import FEATURES
 
 __all__ = ["MODEL_FILE", "THRESHOLD", "Trees", "article_scores", "is_article"]
 
@@ -87,7 +87,7 @@ def _trees() -> Trees:
 
 
 def article_scores(rows: Sequence[Sequence[float]]) -> list[float]:
-    """For each row of :data:`spiders.placement.FEATURES` values, the likelihood that its
+    """For each row of :data:`newswatch.spiders.placement.FEATURES` values, the likelihood that its
     block is article text."""
     if not rows:
         return []
@@ -105,7 +105,7 @@ def is_article(row: Sequence[float], score: float, furniture: str | None) -> boo
     always agree (their annotators often leave captions out of a body, and count a forum's
     comments in):
 
-    * furniture that the markup names as such (:func:`spiders.placement.named_furniture`)
+    * furniture that the markup names as such (:func:`newswatch.spiders.placement.named_furniture`)
       is never the article;
     * a caption or a quotation inside the stretch of the page that holds the article is the
       article, unless it reads as a credit or a call to action ("Foto: dpa", "Subscribe").

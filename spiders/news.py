@@ -36,11 +36,11 @@ from newswatch.config import Config
 from newswatch.errors import StoreError
 from newswatch.health import OutletStatus
 from newswatch.identity import canonical_url, outlet_host, same_path_on
-from spiders.analysis import PageReader, default_workers
-from spiders.context import CrawlContext
-from spiders.discovery import DiscoveredLink, Discovery, read_feed, read_sitemap
-from spiders.poll import OutletPoll
-from spiders.sizes import is_too_large
+from newswatch.spiders.analysis import PageReader, default_workers
+from newswatch.spiders.context import CrawlContext
+from newswatch.spiders.discovery import DiscoveredLink, Discovery, read_feed, read_sitemap
+from newswatch.spiders.poll import OutletPoll
+from newswatch.spiders.sizes import is_too_large
 
 __all__ = ["ArticleItem", "NewsSpider", "poll_ending"]
 

@@ -13,15 +13,15 @@ from typing import TYPE_CHECKING, Self
 from scrapy import signals
 from scrapy.exceptions import DropItem
 
-from alerts.render import Renderer
+from newswatch.alerts.render import Renderer
 from newswatch.article import Article, is_unseen
 from newswatch.errors import StoreError
-from spiders.news import poll_ending
+from newswatch.spiders.news import poll_ending
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
-    from spiders.news import ArticleItem, NewsSpider
+    from newswatch.spiders.news import ArticleItem, NewsSpider
 
 __all__ = ["MARKS_PER_WRITE", "AlertPipeline", "AlreadySeen", "StoreFailed", "TooOld"]
 

@@ -23,7 +23,7 @@ sites never seen, none of them a rule for a particular site:
   reader or the publisher addressed ("your", "unser"), how many container blocks follow it,
   its words shared with the headline.
 
-:mod:`spiders.judging` weighs these signals into one decision per block.
+:mod:`newswatch.spiders.judging` weighs these signals into one decision per block.
 """
 
 from __future__ import annotations

@@ -10,11 +10,11 @@ import logging
 import time
 from datetime import UTC, datetime, timedelta
 
-from alerts.notices import Notices, outlet_dark, outlet_recovered
+from newswatch.alerts.notices import Notices, outlet_dark, outlet_recovered
 from newswatch.config import Outlet
 from newswatch.health import OutletStatus
+from newswatch.spiders.context import OutletResult
 from newswatch.store import Store
-from spiders.context import OutletResult
 
 __all__ = ["OutletPoll"]
 

@@ -17,7 +17,7 @@ import lxml.html
 import trafilatura
 import trafilatura.settings
 
-from alerts.textnorm import normalize
+from newswatch.alerts.textnorm import normalize
 
 __all__ = ["article_container", "headline_of", "precise_text"]
 

@@ -39,15 +39,15 @@ def scrapy_settings(crawl: CrawlSettings) -> dict[str, Any]:
         "DOWNLOADER_MIDDLEWARES": {
             # first of all (before offsite 50 and robots.txt 100): every request and redirect
             # hop, robots.txt included, is checked against internal addresses and odd ports
-            "spiders.egress.EgressMiddleware": 40,
+            "newswatch.spiders.egress.EgressMiddleware": 40,
             # before robots.txt (100) is consulted: a redirect out of the outlet goes nowhere
-            "spiders.failover.OutletBoundaryMiddleware": 60,
+            "newswatch.spiders.failover.OutletBoundaryMiddleware": 60,
             # after the retry middleware (550) on the way back: a mirror is tried before a retry
-            "spiders.failover.MirrorFailoverMiddleware": 560,
+            "newswatch.spiders.failover.MirrorFailoverMiddleware": 560,
             # Scrapy's own, except that a body over DOWNLOAD_MAXSIZE once decompressed is a
             # counted "too large" error, and sitemaps stay compressed (read as a stream)
             "scrapy.downloadermiddlewares.httpcompression.HttpCompressionMiddleware": None,
-            "spiders.sizes.BoundedCompressionMiddleware": 590,
+            "newswatch.spiders.sizes.BoundedCompressionMiddleware": 590,
         },
-        "ITEM_PIPELINES": {"spiders.pipelines.AlertPipeline": 300},
+        "ITEM_PIPELINES": {"newswatch.spiders.pipelines.AlertPipeline": 300},
     }

@@ -110,7 +110,11 @@ def newswatch_command() -> list[str]:
     found = shutil.which("newswatch")
     if found:
         return [found]
-    return [sys.executable, "-c", "from scheduler.cli import main; raise SystemExit(main())"]
+    return [
+        sys.executable,
+        "-c",
+        "from newswatch.scheduler.cli import main; raise SystemExit(main())",
+    ]
 
 
 def run_newswatch(

@@ -1,8 +1,8 @@
 """The first look at a page, and pages read in worker processes.
 
-Every fetched article gets :func:`spiders.metadata.glance`; only pages on which a watch term
+Every fetched article gets :func:`newswatch.spiders.metadata.glance`; only pages on which a watch term
 occurs are judged block by block, in a pool of real worker processes
-(:class:`spiders.analysis.PageReader`).
+(:class:`newswatch.spiders.analysis.PageReader`).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from spiders.analysis import PageReader
-from spiders.extraction import Reading, read_article
-from spiders.metadata import glance
+from newswatch.spiders.analysis import PageReader
+from newswatch.spiders.extraction import Reading, read_article
+from newswatch.spiders.metadata import glance
 
 URL = "http://www.pressdesk.test/world/1.html"
 
@@ -160,7 +160,7 @@ def test_what_a_worker_logs_is_logged_by_the_crawler(caplog: pytest.LogCaptureFi
     finally:
         reader.close()
     assert reading is not None and reading.text == ""
-    logged = [r for r in caplog.records if r.name == "spiders.extraction"]
+    logged = [r for r in caplog.records if r.name == "newswatch.spiders.extraction"]
     assert [r.levelno for r in logged] == [logging.WARNING]
     assert "not judged" in logged[0].getMessage() and "20001 blocks" in logged[0].getMessage()
     assert logged[0].process != os.getpid()  # it came from the worker
@@ -172,7 +172,7 @@ def test_where_no_process_can_be_started_pages_are_read_in_the_crawler(
     def no_processes(*args: object, **kwargs: object) -> None:
         raise NotImplementedError("This platform lacks a functioning sem_open implementation")
 
-    monkeypatch.setattr("spiders.analysis.ProcessPoolExecutor", no_processes)
+    monkeypatch.setattr("newswatch.spiders.analysis.ProcessPoolExecutor", no_processes)
     reader = PageReader({"tadmur": "Tadmur"}, 2)
     try:
         first, second = _read(reader, ARTICLE), _read(reader, ARTICLE)

@@ -11,7 +11,7 @@ import yaml
 
 from newswatch.config import find_config_path, load_config, parse_duration, parse_size
 from newswatch.errors import ConfigError
-from scheduler.loading import load_checked_config
+from newswatch.scheduler.loading import load_checked_config
 from tests.e2e import run_newswatch
 
 CASES: list[dict[str, Any]] = yaml.safe_load(

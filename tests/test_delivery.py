@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from alerts.delivery import RETRY_WINDOW, ChannelSender, DeliveryWorker
-from alerts.render import Renderer
+from newswatch.alerts.delivery import RETRY_WINDOW, ChannelSender, DeliveryWorker
+from newswatch.alerts.render import Renderer
 from newswatch.config import load_config
 from newswatch.store import open_store
 from tests.e2e import MIRROR, PALMYRA, PRIMARY, config_text, run_newswatch, write_config

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from alerts.delivery import ChannelSender, DeliveryWorker
-from alerts.render import Renderer
+from newswatch.alerts.delivery import ChannelSender, DeliveryWorker
+from newswatch.alerts.render import Renderer
 from newswatch.config import load_config
 from newswatch.store import open_store
 from tests.e2e import (

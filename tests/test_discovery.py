@@ -11,7 +11,7 @@ from typing import Any
 import feedparser
 import pytest
 
-from spiders.discovery import read_feed, read_sitemap
+from newswatch.spiders.discovery import read_feed, read_sitemap
 
 BILLION_LAUGHS = b"""<?xml version="1.0"?>
 <!DOCTYPE lolz [

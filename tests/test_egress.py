@@ -19,7 +19,7 @@ from scrapy import Request
 from scrapy.exceptions import IgnoreRequest
 
 from newswatch.config import Outlet
-from spiders.egress import EgressMiddleware, address_problem, outlet_targets
+from newswatch.spiders.egress import EgressMiddleware, address_problem, outlet_targets
 from tests.e2e import MIRROR, PALMYRA, PRIMARY, config_text, run_newswatch, write_config
 from tests.support.outlet_site import OutletSite
 from tests.support.smtp import SmtpSink

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from scrapy.http import HtmlResponse
 
-from alerts.matcher import compile_query
-from alerts.query import parse_query
 from bench.detection_quality import EXTRACTORS, NEWSWATCH, load_articles, score
-from spiders.extraction import MAX_BLOCKS, article_text, extract_article, read_page
+from newswatch.alerts.matcher import compile_query
+from newswatch.alerts.query import parse_query
+from newswatch.spiders.extraction import MAX_BLOCKS, article_text, extract_article, read_page
 from tests.support.outlet_site import FixtureArticle, render_article
 
 
@@ -194,7 +194,7 @@ def test_a_page_of_endless_paragraphs_is_not_judged_and_says_so(
     endless = "<html><body><article><h1>T</h1>" + "<p>Palmyra " * (MAX_BLOCKS + 1) + "</article>"
     page = read_page(endless + "</body></html>", "http://a.test/endless")
     assert page is not None and len(page.blocks) > MAX_BLOCKS
-    with caplog.at_level("WARNING", logger="spiders.extraction"):
+    with caplog.at_level("WARNING", logger="newswatch.spiders.extraction"):
         assert article_text(page) == ""
-    [record] = [r for r in caplog.records if r.name == "spiders.extraction"]
+    [record] = [r for r in caplog.records if r.name == "newswatch.spiders.extraction"]
     assert "not judged" in record.getMessage() and "http://a.test/endless" in record.getMessage()

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from alerts.fingerprint import _CHUNK, _minimums, fingerprint, is_copy, similarity
-from alerts.textnorm import normalize
+from newswatch.alerts.fingerprint import _CHUNK, _minimums, fingerprint, is_copy, similarity
+from newswatch.alerts.textnorm import normalize
 
 _PRIME = (1 << 61) - 1
 _MASK = (1 << 32) - 1

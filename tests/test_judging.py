@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from alerts.matcher import compile_query
-from alerts.query import parse_query
-from alerts.watchset import WatchSet
-from spiders.extraction import article_text, read_page
-from spiders.judging import MODEL_FILE, Trees, article_scores
-from spiders.placement import FEATURES
+from newswatch.alerts.matcher import compile_query
+from newswatch.alerts.query import parse_query
+from newswatch.alerts.watchset import WatchSet
+from newswatch.spiders.extraction import article_text, read_page
+from newswatch.spiders.judging import MODEL_FILE, Trees, article_scores
+from newswatch.spiders.placement import FEATURES
 
 WATCHED = "Palmyra"
 URL = "https://www.pressdesk.test/world/2026/11/30/floodwater.html"
@@ -213,7 +213,7 @@ def test_the_alert_quotes_the_mention_in_the_article_not_the_one_in_the_sidebar(
 
 
 def test_the_trees_are_walked_as_written(tmp_path: Path) -> None:
-    """The numpy walk of spiders.judging follows each tree's splits (value <= split: left)."""
+    """The numpy walk of newswatch.spiders.judging follows each tree's splits (value <= split: left)."""
     table = {
         "depth": 2,
         "baseline": -1.0,

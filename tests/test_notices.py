@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from alerts.notices import Notices, outlet_dark, outlet_recovered, sample_notice
-from alerts.render import Renderer
-from alerts.webhook import webhook_body
+from newswatch.alerts.notices import Notices, outlet_dark, outlet_recovered, sample_notice
+from newswatch.alerts.render import Renderer
+from newswatch.alerts.webhook import webhook_body
 from newswatch.config import load_config
 from newswatch.health import OutletStatus
+from newswatch.scheduler import alerts_view
+from newswatch.scheduler.status import render_status
 from newswatch.store import open_store
-from scheduler import alerts_view
-from scheduler.status import render_status
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 

@@ -21,8 +21,8 @@ from typing import Any
 import feedparser
 import pytest
 
+from newswatch.scheduler.alerts_view import collect_alerts
 from newswatch.store import open_store
-from scheduler.alerts_view import collect_alerts
 from tests.e2e import MIRROR, PALMYRA, PRIMARY, run_newswatch, write_config
 from tests.support.browser import browser_missing, headless_chromium, screenshot
 from tests.support.outlet_site import FixtureArticle, OutletSite

@@ -15,11 +15,11 @@ import pytest
 from newswatch.config import Config, load_config
 from newswatch.errors import ConfigError
 from newswatch.listen import is_loopback, split_listen
+from newswatch.scheduler.page import PageApp
+from newswatch.scheduler.page.auth import authorized
+from newswatch.scheduler.page.charts import STRIP_CELLS, daily_bars, poll_strip
+from newswatch.scheduler.page.snippets import marked
 from newswatch.store import Store, open_store
-from scheduler.page import PageApp
-from scheduler.page.auth import authorized
-from scheduler.page.charts import STRIP_CELLS, daily_bars, poll_strip
-from scheduler.page.snippets import marked
 from tests.e2e import write_config
 
 TOKEN = "tok-3fG9"

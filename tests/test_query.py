@@ -14,9 +14,15 @@ from typing import Any
 import pytest
 import yaml
 
-from alerts.matcher import CONTEXT_WORDS, ELLIPSIS, Match, NormalizedArticle, compile_query
-from alerts.query import And, Near, Not, Or, Term, explain, legacy_reading, parse_query
-from alerts.textnorm import normalize, normalize_with_map, term_words
+from newswatch.alerts.matcher import (
+    CONTEXT_WORDS,
+    ELLIPSIS,
+    Match,
+    NormalizedArticle,
+    compile_query,
+)
+from newswatch.alerts.query import And, Near, Not, Or, Term, explain, legacy_reading, parse_query
+from newswatch.alerts.textnorm import normalize, normalize_with_map, term_words
 from newswatch.errors import NewswatchError, QuerySyntaxError
 
 CASES_FILE = Path(__file__).parent / "data" / "query_cases.yaml"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from spiders.placement import furniture_phrase
+from newswatch.spiders.placement import furniture_phrase
 from tests.e2e import HARVEST, MIRROR, PALMYRA, PRIMARY, run_newswatch, write_config
 from tests.support.outlet_site import render_article
 from tests.support.web import MultiHostServer
@@ -256,5 +256,5 @@ def test_try_refuses_a_bad_query(tmp_path: Path) -> None:
     ],
 )
 def test_try_says_where_furniture_sits_in_words(name: str, phrase: str) -> None:
-    """The names :func:`spiders.placement.named_furniture` gives, as ``try`` prints them."""
+    """The names :func:`newswatch.spiders.placement.named_furniture` gives, as ``try`` prints them."""
     assert furniture_phrase(name) == phrase

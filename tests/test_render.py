@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from alerts.delivery import sample_alert
-from alerts.digest import build_digest
-from alerts.email import build_message
-from alerts.render import Renderer
-from alerts.webhook import sign, webhook_body
+from newswatch.alerts.delivery import sample_alert
+from newswatch.alerts.digest import build_digest
+from newswatch.alerts.email import build_message
+from newswatch.alerts.render import Renderer
+from newswatch.alerts.webhook import sign, webhook_body
 from newswatch.config import EmailChannel
 from newswatch.errors import TemplateError
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from alerts.delivery import RETRY_WINDOW
+from newswatch.alerts.delivery import RETRY_WINDOW
 from tests.e2e import MIRROR, PALMYRA, PRIMARY, Result, config_text, run_newswatch, write_config
 from tests.support.outlet_site import OutletSite
 from tests.support.smtp import SmtpSink

@@ -23,9 +23,9 @@ import redis
 
 from newswatch.article import Article
 from newswatch.errors import StoreError
+from newswatch.spiders.news import ArticleItem
 from newswatch.store.embedded import EmbeddedStore
 from newswatch.store.redis import _store_error
-from spiders.news import ArticleItem
 from tests.e2e import (
     PRIMARY,
     Result,

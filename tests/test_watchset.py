@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from alerts.matcher import Match, NormalizedArticle, compile_query
-from alerts.query import And, Near, Not, Or, Query, Term, parse_query
-from alerts.watchset import WatchSet
+from newswatch.alerts.matcher import Match, NormalizedArticle, compile_query
+from newswatch.alerts.query import And, Near, Not, Or, Query, Term, parse_query
+from newswatch.alerts.watchset import WatchSet
 from newswatch.errors import QuerySyntaxError
 
 CASES = yaml.safe_load((Path(__file__).parent / "data" / "query_cases.yaml").read_text("utf-8"))

@@ -28,12 +28,11 @@ from newswatch.config import Config
 from newswatch.errors import NewswatchError
 from newswatch.listen import is_loopback, split_listen
 from newswatch.redact import Redactor
-from newswatch.store import Store
-from scheduler.alerts_view import collect_alerts
-from scheduler.page.atom import FEED_SIZE, watch_feed
-from scheduler.page.auth import CHALLENGE, authorized
-from scheduler.page.snippets import marked, web_link
-from scheduler.page.views import (
+from newswatch.scheduler.alerts_view import collect_alerts
+from newswatch.scheduler.page.atom import FEED_SIZE, watch_feed
+from newswatch.scheduler.page.auth import CHALLENGE, authorized
+from newswatch.scheduler.page.snippets import marked, web_link
+from newswatch.scheduler.page.views import (
     NextPoll,
     alerts_page,
     outlet_views,
@@ -41,6 +40,7 @@ from scheduler.page.views import (
     utc,
     watch_views,
 )
+from newswatch.store import Store
 
 __all__ = ["Answer", "PageApp"]
 

@@ -14,8 +14,8 @@ from feedgen.feed import FeedGenerator
 from markupsafe import Markup, escape
 
 from newswatch import __version__
-from scheduler.alerts_view import AlertRow
-from scheduler.page.snippets import marked, web_link
+from newswatch.scheduler.alerts_view import AlertRow
+from newswatch.scheduler.page.snippets import marked, web_link
 
 __all__ = ["FEED_SIZE", "watch_feed"]
 

@@ -14,10 +14,10 @@ from datetime import UTC, datetime, timedelta
 
 from newswatch.config import Config
 from newswatch.health import OutletStatus
+from newswatch.scheduler.alerts_view import AlertRow, collect_alerts
+from newswatch.scheduler.page.charts import Bar, Cell, daily_bars, poll_strip
+from newswatch.scheduler.status import is_stale
 from newswatch.store import POLL_OUTCOMES, Store
-from scheduler.alerts_view import AlertRow, collect_alerts
-from scheduler.page.charts import Bar, Cell, daily_bars, poll_strip
-from scheduler.status import is_stale
 
 __all__ = [
     "AlertsPage",
