@@ -52,14 +52,23 @@ def resend_ids(config: Config, store: Store, ids: list[str]) -> ResendReport:
             channels = [letter.channel for letter in letters]
         else:
             payload = store.alert(alert_id) or {}
-            watch = config.watches.get(str(payload.get("watch")))
-            if watch is None:
-                report.problems.append(
-                    f"alert {alert_id}: its watch {payload.get('watch')!r} is not in the config;"
-                    " no channel to resend it to"
-                )
-                continue
-            channels = list(watch.notify)
+            if "notice" in payload:  # an outlet notice goes to the notices channels of now
+                channels = list(config.notices)
+                if not channels:
+                    report.problems.append(
+                        f"notice {alert_id}: the config names no notices channels;"
+                        " no channel to resend it to"
+                    )
+                    continue
+            else:
+                watch = config.watches.get(str(payload.get("watch")))
+                if watch is None:
+                    report.problems.append(
+                        f"alert {alert_id}: its watch {payload.get('watch')!r} is not in the"
+                        " config; no channel to resend it to"
+                    )
+                    continue
+                channels = list(watch.notify)
         _requeue(config, store, alert_id, channels, report)
     return report
 

@@ -11,6 +11,7 @@ from newswatch.alerts.webhook import webhook_body
 from newswatch.config import load_config
 from newswatch.health import OutletStatus
 from newswatch.scheduler import alerts_view
+from newswatch.scheduler.resend import resend_ids
 from newswatch.scheduler.status import render_status
 from newswatch.store import open_store
 
@@ -80,5 +81,28 @@ def test_status_and_alerts_show_a_notice_as_one(tmp_path: Path) -> None:
         assert "(notice) outlet presstv is unreachable on every domain" in render_status(
             config, store
         )
+    finally:
+        store.close()
+
+
+def test_a_delivered_notice_is_resent_by_id_to_the_notices_channels(
+    store_url: str | None, tmp_path: Path
+) -> None:
+    (tmp_path / "c.yaml").write_text(
+        "outlets:\n  presstv: {domains: [a.example], feeds: [/rss]}\n"
+        "channels:\n  ops: {type: console}\n  desk: {type: console}\nnotices: [desk]\n"
+    )
+    config = load_config(tmp_path / "c.yaml").config
+    store = open_store(store_url, timedelta(days=1), tmp_path / "state")
+    try:
+        notice = sample_notice()
+        assert Notices(store, ["ops"]).send(notice)
+        [entry] = store.take_due("ops", "test-consumer", now=10**10, stale_after=60)
+        store.ack(entry)  # delivered
+        report = resend_ids(config, store, [notice["id"]])
+        assert report.problems == []
+        assert report.queued == [(notice["id"], "desk")]  # the notices channels of now
+        [again] = store.take_due("desk", "test-consumer", now=10**10, stale_after=60)
+        assert again.payload["notice"]["kind"] == notice["notice"]["kind"]
     finally:
         store.close()
