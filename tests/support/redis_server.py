@@ -14,9 +14,10 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
 
 import redis
+
+from .serving import LoopbackService
 
 __all__ = ["INSTALL_HINT", "RedisServer", "RedisServerError", "find_redis_server"]
 
@@ -41,7 +42,7 @@ def _free_port(host: str) -> int:
         return int(sock.getsockname()[1])
 
 
-class RedisServer:
+class RedisServer(LoopbackService):
     """Runs ``redis-server`` as a child process bound to 127.0.0.1 on a free port.
 
     Usage::
@@ -50,35 +51,34 @@ class RedisServer:
             client = redis.Redis.from_url(server.url)
     """
 
-    host = "127.0.0.1"
-
     def __init__(self, executable: str | None = None, startup_timeout: float = 10) -> None:
+        super().__init__()
         found = executable or find_redis_server()
         if found is None:
             raise RedisServerError(INSTALL_HINT)
         self.executable = found
         self.startup_timeout = startup_timeout
-        self.port = 0
         self._proc: subprocess.Popen[bytes] | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
 
     @property
     def url(self) -> str:
         """``redis://127.0.0.1:PORT/0``."""
-        if not self.port:
-            raise RuntimeError("RedisServer not started yet")
         return f"redis://{self.host}:{self.port}/0"
 
-    def start(self) -> RedisServer:
-        """Start and wait until PING answers; retries on a port race."""
-        if self._proc is not None:
-            raise RuntimeError("RedisServer already started")
+    @property
+    def running(self) -> bool:
+        return self._proc is not None
+
+    def _open(self, port: int) -> int:
+        """Start on a free port and wait until PING answers; retries on a port race."""
         self._tmp = tempfile.TemporaryDirectory(prefix="newswatch-redis-")
         last_error: RedisServerError | None = None
         for _attempt in range(3):
+            port = _free_port(self.host)
             try:
-                self._launch(_free_port(self.host))
-                return self
+                self._launch(port)
+                return port
             except RedisServerError as error:
                 last_error = error
                 self._kill()
@@ -101,7 +101,6 @@ class RedisServer:
             "--protected-mode", "yes",
             "--logfile", str(log_path),
         ]  # fmt: skip
-        self.port = port
         # Startup errors (bad option, port taken) go to stderr before the logfile opens.
         stderr_path = workdir / f"redis-{port}.stderr"
         with stderr_path.open("wb") as stderr:
@@ -131,8 +130,8 @@ class RedisServer:
         finally:
             client.close()
 
-    def stop(self) -> None:
-        """Terminate the server and remove its temp dir; safe to call twice."""
+    def _close(self) -> None:
+        """Terminate the server and remove its temp dir."""
         self._kill()
         self._cleanup_tmp()
 
@@ -152,17 +151,6 @@ class RedisServer:
         tmp, self._tmp = self._tmp, None
         if tmp is not None:
             tmp.cleanup()
-
-    def __enter__(self) -> RedisServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def _tail(path: Path, lines: int = 20) -> str:

@@ -18,12 +18,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from types import TracebackType
 from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP as SMTPServer
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
+
+from .serving import LoopbackService
 
 __all__ = ["ReceivedMail", "SmtpSink"]
 
@@ -97,7 +98,7 @@ def _free_port(host: str) -> int:
         return int(sock.getsockname()[1])
 
 
-class SmtpSink:
+class SmtpSink(LoopbackService):
     """Recording SMTP server on 127.0.0.1; see the module docstring.
 
     * ``refuse_with = (554, "5.7.1 rejected")`` makes DATA answer that reply
@@ -110,8 +111,6 @@ class SmtpSink:
       are recorded in ``logins``.  STARTTLS is not offered.
     """
 
-    host = "127.0.0.1"
-
     def __init__(
         self,
         credentials: tuple[str, str] | None = None,
@@ -121,6 +120,7 @@ class SmtpSink:
     ) -> None:
         """``tls`` offers STARTTLS (and requires it), or with ``implicit_tls`` wraps the
         whole connection in TLS from the first byte, as smtps:// servers do."""
+        super().__init__()
         self.refuse_with: tuple[int, str] | None = None
         self.refuse_recipients: dict[str, tuple[int, str]] = {}
         self.delay = 0.0
@@ -131,25 +131,21 @@ class SmtpSink:
         self._messages: list[ReceivedMail] = []
         self._cond = threading.Condition()
         self._controller: Controller | None = None
-        self._port = 0
 
-    # -- lifecycle -----------------------------------------------------------------
+    # -- lifecycle (tests/support/serving.py) -------------------------------------
 
-    def start(self) -> SmtpSink:
-        """Listen on a free port, or on the previous port after ``stop()``.
+    def _open(self, port: int) -> int:
+        """Listen on a free port, or on the previous one after ``stop()``.
 
         A fresh Controller is built each time because aiosmtpd closes the event
         loop of a stopped one.
         """
-        if self._controller is not None:
-            raise RuntimeError("SmtpSink already started")
-        if not self._port:
-            self._port = _free_port(self.host)
+        port = port or _free_port(self.host)
         # The port may linger briefly after a stop (or, rarely, be grabbed by another
         # process between probing and binding on first start): retry for a while.
         deadline = time.monotonic() + 5
         while True:
-            controller = self._make_controller()
+            controller = self._make_controller(port)
             try:
                 controller.start()
                 break
@@ -160,9 +156,9 @@ class SmtpSink:
                     raise
                 time.sleep(0.1)
         self._controller = controller
-        return self
+        return port
 
-    def _make_controller(self) -> Controller:
+    def _make_controller(self, port: int) -> Controller:
         tls: dict[str, Any] = {}
         if self.tls is not None and self.implicit_tls:
             tls = {"ssl_context": self.tls}
@@ -171,38 +167,21 @@ class SmtpSink:
         return Controller(
             _Handler(self),
             hostname=self.host,
-            port=self._port,
+            port=port,
             auth_require_tls=False,
             authenticator=self._authenticate,
             **tls,
         )
 
-    def stop(self) -> None:
-        """Stop listening (connections are then refused); safe to call twice."""
+    def _close(self) -> None:
+        """Stop listening (connections are then refused)."""
         controller, self._controller = self._controller, None
-        if controller is not None:
-            controller.stop()
-
-    def __enter__(self) -> SmtpSink:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        assert controller is not None
+        controller.stop()
 
     @property
     def running(self) -> bool:
         return self._controller is not None
-
-    @property
-    def port(self) -> int:
-        if not self._port:
-            raise RuntimeError("SmtpSink not started yet")
-        return self._port
 
     @property
     def url(self) -> str:

@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 from email.utils import formatdate, parsedate_to_datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any, Literal
 from urllib.parse import urlsplit
+
+from .serving import ThreadedHTTPService
 
 __all__ = [
     "Headers",
@@ -374,7 +375,7 @@ class _ProxyHTTPServer(ThreadingHTTPServer):
                 conn.shutdown(socket.SHUT_RDWR)
 
 
-class MultiHostServer:
+class MultiHostServer(ThreadedHTTPService):
     """A loopback HTTP forward proxy serving many fake hosts; see the module docstring.
 
     Usage::
@@ -386,67 +387,21 @@ class MultiHostServer:
     Sites and their resources survive ``stop()``/``start()``; a restart reuses the port.
     """
 
-    host = "127.0.0.1"
-
     def __init__(self) -> None:
+        super().__init__()
         self._sites: dict[str, Site] = {}
         self._sites_lock = threading.Lock()
         self._requests: list[RequestRecord] = []
         self._requests_lock = threading.Lock()
-        self._httpd: _ProxyHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self._port = 0
 
-    # -- lifecycle -----------------------------------------------------------------
+    # -- lifecycle (tests/support/serving.py) -------------------------------------
 
-    def start(self) -> MultiHostServer:
-        """Bind (port 0 the first time, the same port on restart) and serve in a thread."""
-        if self._httpd is not None:
-            raise RuntimeError("MultiHostServer already started")
-        httpd = _ProxyHTTPServer((self.host, self._port), self)
-        self._port = httpd.server_address[1]
-        self._httpd = httpd
-        self._thread = threading.Thread(
-            target=httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"MultiHostServer:{self._port}",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
+    def _http_server(self, address: tuple[str, int]) -> ThreadingHTTPServer:
+        return _ProxyHTTPServer(address, self)
 
-    def stop(self) -> None:
-        """Stop serving and drop open connections; safe to call twice."""
-        httpd, self._httpd = self._httpd, None
-        if httpd is None:
-            return
-        httpd.shutdown()
-        httpd.server_close()
+    def _closed(self, httpd: ThreadingHTTPServer) -> None:
+        assert isinstance(httpd, _ProxyHTTPServer)
         httpd.close_connections()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> MultiHostServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def running(self) -> bool:
-        return self._httpd is not None
-
-    @property
-    def port(self) -> int:
-        if not self._port:
-            raise RuntimeError("MultiHostServer not started yet")
-        return self._port
 
     @property
     def proxy_url(self) -> str:

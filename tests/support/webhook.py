@@ -13,9 +13,9 @@ import threading
 import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 
+from .serving import ThreadedHTTPService
 from .web import Headers
 
 __all__ = ["ReceivedPost", "WebhookReceiver"]
@@ -122,7 +122,7 @@ class _ReceiverHTTPServer(ThreadingHTTPServer):
         super().__init__(address, _Handler)
 
 
-class WebhookReceiver:
+class WebhookReceiver(ThreadedHTTPService):
     """Threaded HTTP server on 127.0.0.1 recording every POST; see the module docstring.
 
     ``responses`` is consumed front to back, one status per POST; once empty every
@@ -130,9 +130,8 @@ class WebhookReceiver:
     simulate the endpoint being down for one run.
     """
 
-    host = "127.0.0.1"
-
     def __init__(self, path: str = "/hook", responses: list[int] | None = None) -> None:
+        super().__init__()
         self.path = path
         self.responses: list[int] = list(responses or [])
         self.error_headers: dict[str, str] = {}  # sent with every error status, e.g. Retry-After
@@ -141,52 +140,9 @@ class WebhookReceiver:
         self.drip = 0.0  # > 0: answer each POST one byte every ``drip`` seconds
         self._posts: list[ReceivedPost] = []
         self._cond = threading.Condition()
-        self._httpd: _ReceiverHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self._port = 0
 
-    def start(self) -> WebhookReceiver:
-        if self._httpd is not None:
-            raise RuntimeError("WebhookReceiver already started")
-        httpd = _ReceiverHTTPServer((self.host, self._port), self)
-        self._port = httpd.server_address[1]
-        self._httpd = httpd
-        self._thread = threading.Thread(
-            target=httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"WebhookReceiver:{self._port}",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop listening; safe to call twice."""
-        httpd, self._httpd = self._httpd, None
-        if httpd is None:
-            return
-        httpd.shutdown()
-        httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> WebhookReceiver:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if not self._port:
-            raise RuntimeError("WebhookReceiver not started yet")
-        return self._port
+    def _http_server(self, address: tuple[str, int]) -> ThreadingHTTPServer:
+        return _ReceiverHTTPServer(address, self)
 
     @property
     def url(self) -> str:
