@@ -29,7 +29,7 @@ crawls it twice, first with a bare Scrapy spider, then with newswatch:
 Watches: ``tadmur`` (``Tadmur OR "تدمر"``, matched by the injected share) plus watches from
 ``bench/match_watches.py``'s generator (seeded; duplicates skipped), keeping only those whose
 positive terms occur on no corpus page (its text, scripts and meta tags included), so that
-exactly the injected share of pages mentions a watched term, as the speed issue asks. The
+exactly the injected share of pages mentions a watched term, as the speed target asks. The
 generated watches are then checked with a real ``WatchSet`` before any crawl.
 
 Measured, for each contender, each a subprocess timed by the wall clock from launch to exit

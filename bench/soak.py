@@ -1,6 +1,6 @@
 """Soak benchmark: `newswatch run` on N outlets every S seconds for M minutes, end to end.
 
-The speed issue asks for a 30-minute soak of 2,000 outlets polled every 2 minutes, one new
+The speed target asks for a 30-minute soak of 2,000 outlets polled every 2 minutes, one new
 article per outlet per poll, whose p95 detection latency (article published on the local site
 -> alert accepted by the local SMTP server) stays under one interval plus 15 s, with flat RSS.
 The defaults are that run.

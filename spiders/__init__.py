@@ -1,5 +1,5 @@
 """Imported as ``newswatch.spiders`` only: the folder sits at the top of the repository and is
-installed inside the one import package (``newswatch/spiders`` is a symlink to it; issue #14).
+installed inside the one import package (``newswatch/spiders`` is a symlink to it).
 
 Importing it under its folder's bare name would load every module a second time under another
 name (the checkout is on sys.path in an editable install), and the wheel has no such name, so

@@ -1,4 +1,4 @@
-"""Polls that hostile or broken outlets cannot make endless (issue 12), through the real command
+"""Polls that hostile or broken outlets cannot make endless, through the real command
 against the local multi-host server."""
 
 from __future__ import annotations

@@ -1,5 +1,4 @@
-"""The edges of delivery where an alert used to be lost, sent twice or held up (issue: "No alert
-lost on the way out").
+"""The edges of delivery where an alert used to be lost, sent twice or held up.
 
 Each test runs the real ``newswatch`` command against the local SMTP server and webhook receiver
 and checks both what they received and what the store still holds.

@@ -1,4 +1,4 @@
-"""A crawl never reaches inside the network unless the user configured that host (issue 12).
+"""A crawl never reaches inside the network unless the user configured that host.
 
 Through the real ``newswatch`` command: the outlets live on the multi-host proxy, and a second
 multi-host server on 127.0.0.1 is the internal "canary" that must receive nothing. The runs set

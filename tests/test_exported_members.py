@@ -7,7 +7,7 @@ import pkgutil
 
 import pytest
 
-ROOT = "newswatch"  # the one import package; the stages are its subpackages (issue #14)
+ROOT = "newswatch"  # the one import package; the stages are its subpackages
 PACKAGES = [ROOT, "newswatch.spiders", "newswatch.scheduler", "newswatch.alerts"]
 
 

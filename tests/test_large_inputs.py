@@ -1,4 +1,4 @@
-"""Large inputs are streamed or refused with a clear, counted reason (issue 12, item 3), through
+"""Large inputs are streamed or refused with a clear, counted reason, through
 the real ``newswatch`` command against the local multi-host server."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""No secret is ever printed (issue 11, item 7), through the real ``newswatch`` command.
+"""No secret is ever printed, through the real ``newswatch`` command.
 
 One config holds every kind of secret: a Redis store with a password (a real ACL user on the
 test Redis), an SMTP URL with user and password (the sink checks them), a webhook whose token

@@ -1,4 +1,4 @@
-"""Dead letters sent again, and what a removed channel or watch leaves behind (issue 11).
+"""Dead letters sent again, and what a removed channel or watch leaves behind.
 
 Through the real ``newswatch`` command against the local SMTP sink and webhook receiver, on both
 stores: ``alerts`` shows what happened, ``resend`` puts an alert back with the same id (one more

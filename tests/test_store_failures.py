@@ -1,4 +1,4 @@
-"""Store failures during a run (issue 12, item 4), through the real ``newswatch`` command.
+"""Store failures during a run, through the real ``newswatch`` command.
 
 The store failing in the middle of a crawl (the disk fills, Redis refuses writes) is said once,
 in one line with the reason, never with the article's text; ``run --once`` exits 1; and the next
