@@ -147,7 +147,7 @@ def _parser() -> argparse.ArgumentParser:
         "X-Newswatch-Id and email Message-ID), attempts reset; the next delivery run sends "
         "them. An alert that is a dead letter is resent to the channels it died on (its dead "
         "letter is removed); an alert that is not (delivered, or pending) is resent to every "
-        "channel its watch notifies now. An unknown id is an error (exit 2, nothing resent); "
+        "channel its watch notifies now (a notice: the notices channels). An unknown id is an error (exit 1, nothing resent); "
         "an alert whose content has expired cannot be resent (exit 1).",
     )
     resend.add_argument("ids", nargs="*", metavar="ID", help="alert ids (see `newswatch alerts`)")
