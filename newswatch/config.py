@@ -119,12 +119,14 @@ def _email_address(value: str) -> str:
 
 def _listen_address(value: str) -> str:
     """``host:port`` or ``[v6]:port``, refused here rather than by a traceback at ``run``."""
-    host, colon, port = value.rpartition(":")
     example = "(write e.g. 127.0.0.1:8787, 0.0.0.0:8787 or [::1]:8787)"
-    if not colon or not port.isdigit() or not 0 < int(port) < 65536 or not host:
+    try:
+        host, port = split_listen(value)
+    except ValueError:
+        port = 0
+    if not port or not value.rpartition(":")[0]:
         raise ValueError(f"listen must be host:port, not {value!r} {example}")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
+    if value.startswith("["):
         try:
             ipaddress.IPv6Address(host)
         except ValueError:

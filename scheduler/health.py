@@ -40,6 +40,7 @@ from prometheus_client import (
 from newswatch import __version__
 from newswatch.config import Config
 from newswatch.health import OutletStatus
+from newswatch.listen import split_listen
 
 if TYPE_CHECKING:
     from newswatch.scheduler.page import PageApp
@@ -204,8 +205,7 @@ class HealthServer:
         ready: Check,
         page: PageApp | None = None,
     ) -> None:
-        host, _, port = listen.rpartition(":")
-        self.address = (host.strip("[]") or "127.0.0.1", int(port))
+        self.address = split_listen(listen)
         self.metrics = metrics
         self.routes: dict[str, Check] = {"/livez": live, "/healthz": ready, "/readyz": ready}
         self.page = page  # sees every request first: its own paths, and the token check
