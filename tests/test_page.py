@@ -392,6 +392,17 @@ def test_the_page_is_read_only(service: Running) -> None:
     assert len(store_rows(service.folder)) == 3  # nothing changed
 
 
+def test_head_answers_the_page_and_the_feed_as_get_does_without_a_body(service: Running) -> None:
+    auth = {"Authorization": f"Bearer {PAGE_TOKEN}"}
+    for path in ("/", "/alerts", "/watches/palmyra.atom"):
+        status, body, headers = service.get(path, auth, method="HEAD")
+        got_status, got_body, got_headers = service.get(path, auth)
+        assert (status, body) == (got_status, ""), path
+        assert headers["Content-Type"] == got_headers["Content-Type"], path
+        assert int(headers["Content-Length"]) == len(got_body.encode()), path
+    assert service.get("/watches/nobody.atom", method="HEAD")[0] == 404  # as GET answers
+
+
 def test_a_non_loopback_listen_without_auth_is_refused(tmp_path: Path) -> None:
     with SmtpSink() as smtp, WebhookReceiver() as hook, WebhookReceiver() as down:
         config = page_config(smtp, hook, down, f"0.0.0.0:{free_port()}")
