@@ -248,7 +248,7 @@ def segment(body: lxml.html.HtmlElement) -> list[Block]:
     return blocks
 
 
-def _name_words(element: lxml.etree._Element) -> frozenset[str]:
+def _name_words(element: lxml.etree._Element) -> tuple[str, ...]:
     return _words_of_name(f"{element.get('class') or ''} {element.get('id') or ''}")
 
 
@@ -259,8 +259,10 @@ def _name_kinds(element: lxml.etree._Element) -> frozenset[str]:
 # A page repeats a few dozen class names over thousands of elements, and sites share most of
 # them: the words and kinds of a name are worked out once per distinct name.
 @functools.lru_cache(maxsize=65_536)
-def _words_of_name(raw: str) -> frozenset[str]:
-    return frozenset(w.lower() for w in _NAME_WORD.findall(raw))
+def _words_of_name(raw: str) -> tuple[str, ...]:
+    """The words of a class/id value, each once, in the order written (so that the first word
+    naming furniture is the one reported, on every run)."""
+    return tuple(dict.fromkeys(w.lower() for w in _NAME_WORD.findall(raw)))
 
 
 @functools.lru_cache(maxsize=65_536)
@@ -360,6 +362,7 @@ def named_furniture(blocks: list[Block], evidence: Evidence) -> list[str | None]
             frame.add(anchor)
             frame.update(anchor.iterancestors())
     page_words = sum(b.words for b in blocks)
+    counts = _Counts()
     verdicts: dict[lxml.etree._Element, str | None] = {}
 
     def named(element: lxml.etree._Element) -> str | None:
@@ -377,7 +380,7 @@ def named_furniture(blocks: list[Block], evidence: Evidence) -> list[str | None]
         verdict: str | None = None
         if element not in frame and element.tag not in ("body", "html"):
             verdict = named(element)
-            if verdict is not None and _words(element)[0] > _FRAME_SHARE * page_words:
+            if verdict is not None and counts(element)[0] > _FRAME_SHARE * page_words:
                 verdict = None
         parent = element.getparent()
         if verdict is None and parent is not None:
@@ -411,10 +414,69 @@ def furniture_phrase(name: str) -> str:
     return f"in a part of the page marked {name!r}"
 
 
-def _words(element: lxml.etree._Element) -> tuple[int, int]:
-    text = _collapse("".join(element.itertext()))
-    links = sum(len(_collapse("".join(a.itertext())).split()) for a in element.iter("a"))
-    return len(text.split()), links
+class _Counts:
+    """Words and linked words under an element, each element and link counted once a page."""
+
+    def __init__(self) -> None:
+        self._of: dict[lxml.etree._Element, tuple[int, int]] = {}
+        self._link: dict[lxml.etree._Element, int] = {}
+
+    def __call__(self, element: lxml.etree._Element) -> tuple[int, int]:
+        counted = self._of.get(element)
+        if counted is None:
+            links = sum(self._link_words(a) for a in element.iter("a"))
+            counted = self._of[element] = (len("".join(element.itertext()).split()), links)
+        return counted
+
+    def _link_words(self, a: lxml.etree._Element) -> int:
+        words = self._link.get(a)
+        if words is None:
+            words = self._link[a] = len("".join(a.itertext()).split())
+        return words
+
+
+@dataclass(frozen=True, slots=True)
+class _Marks:
+    """The tags, ARIA roles and named kinds of an element and its ancestors below ``<body>``."""
+
+    tags: frozenset[str]
+    roles: frozenset[str]
+    kinds: frozenset[str]
+
+
+_NO_MARKS = _Marks(frozenset(), frozenset(), frozenset())
+
+
+class _Ancestry:
+    """:class:`_Marks` of every element, each worked out once from its parent's: a page's
+    blocks share most of their ancestors, and walking each block's whole chain again cost
+    more than any other signal."""
+
+    def __init__(self) -> None:
+        self._of: dict[lxml.etree._Element, _Marks] = {}
+
+    def of_block(self, element: lxml.etree._Element) -> _Marks:
+        """The block's own marks and its ancestors' (the block counts even as ``<body>``)."""
+        parent = element.getparent()
+        return self._joined(element, self._above(parent) if parent is not None else _NO_MARKS)
+
+    def _above(self, element: lxml.etree._Element) -> _Marks:
+        marks = self._of.get(element)
+        if marks is None:
+            parent = element.getparent()
+            above = self._above(parent) if parent is not None else _NO_MARKS
+            marks = above if element.tag in ("body", "html") else self._joined(element, above)
+            self._of[element] = marks
+        return marks
+
+    @staticmethod
+    def _joined(element: lxml.etree._Element, above: _Marks) -> _Marks:
+        role = (element.get("role") or "").lower()
+        return _Marks(
+            above.tags | {str(element.tag)},
+            above.roles | {role},
+            above.kinds | _name_kinds(element),
+        )
 
 
 def block_features(blocks: list[Block], evidence: Evidence) -> list[list[float]]:
@@ -440,19 +502,17 @@ def block_features(blocks: list[Block], evidence: Evidence) -> list[list[float]]
     typical = kept_sizes[len(kept_sizes) // 2] if kept_sizes else 0
     cue_heading = False
     extra = _page_signals(blocks, kept, evidence, container_members)
+    ancestry = _Ancestry()
+    counts = _Counts()
     for index, (block, k) in enumerate(zip(blocks, kept, strict=True)):
         element = block.element
         if element.tag in _HEADINGS:
             cue_heading = bool(_CUE_WORDS.search(block.text))
-        chain = [element, *(a for a in element.iterancestors() if a.tag not in ("body", "html"))]
-        tags = {str(a.tag) for a in chain}
-        roles = {(a.get("role") or "").lower() for a in chain}
-        kinds: set[str] = set()
-        for a in chain:
-            kinds |= _name_kinds(a)
+        marks = ancestry.of_block(element)
+        tags, roles, kinds = marks.tags, marks.roles, marks.kinds
         parent = element.getparent()
         if parent is not None and parent not in parent_shares:
-            words, links = _words(parent)
+            words, links = counts(parent)
             parent_shares[parent] = links / words if words else 0.0
         row = [
             *(float(v) for v in k),
@@ -545,7 +605,7 @@ def _page_signals(
                 (before + after) / 2,
                 math.log1p(len(same) - 1),
                 (sum(same) - any_kept[index]) / (len(same) - 1) if len(same) > 1 else 0.0,
-                len({w.lower() for w in words} & headline_words) / len(words) if words else 0.0,
+                len(set(text.lower().split()) & headline_words) / len(words) if words else 0.0,
             ]
         )
     return out

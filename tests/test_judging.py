@@ -19,7 +19,7 @@ import pytest
 from newswatch.alerts.matcher import compile_query
 from newswatch.alerts.query import parse_query
 from newswatch.alerts.watchset import WatchSet
-from newswatch.spiders.extraction import article_text, read_page
+from newswatch.spiders.extraction import article_text, judge_blocks, read_page
 from newswatch.spiders.judging import MODEL_FILE, Trees, article_scores
 from newswatch.spiders.placement import FEATURES
 
@@ -237,3 +237,14 @@ def test_the_shipped_trees_name_only_signals_the_page_gives() -> None:
     assert article_scores([]) == []
     (score,) = article_scores([[0.0] * len(FEATURES)])
     assert 0.0 <= score <= 1.0
+
+
+@pytest.mark.parametrize(("names", "said"), [("footer-nav", "footer"), ("nav-footer", "nav")])
+def test_furniture_is_named_by_the_first_word_written(names: str, said: str) -> None:
+    page = NewsPage().html().replace("</body>", f'<div class="{names}"><p>Careers</p></div></body>')
+    read = read_page(page, URL)
+    assert read is not None
+    judged = judge_blocks(read)
+    assert judged is not None
+    (careers,) = [j for j in judged if j.block.text == "Careers" and j.block.element.tag == "p"]
+    assert careers.furniture == said

@@ -28,7 +28,7 @@ from tests.support.webhook import WebhookReceiver
 pytestmark = pytest.mark.e2e
 
 MIRROR2 = "www.pressdesk-mirror2.test"
-COOLDOWN = 6.0  # seconds a failed domain rests in these tests
+COOLDOWN = 10.0  # seconds a failed domain rests in these tests (two runs must fit in it)
 
 
 def new_article(slug: str, text: str, **kwargs: object) -> FixtureArticle:
