@@ -10,15 +10,23 @@ import logging
 import time
 from datetime import UTC, datetime, timedelta
 
-from newswatch.alerts.notices import Notices, outlet_dark, outlet_recovered
+from newswatch.alerts.notices import Notices, mirror_found, outlet_dark, outlet_recovered
 from newswatch.config import Outlet
 from newswatch.health import OutletStatus
+from newswatch.mirrors import ArticleSample, DiscoveredMirror
 from newswatch.spiders.context import OutletResult
+from newswatch.spiders.mirrors import Candidate
+from newswatch.spiders.verification import Check, verdict
 from newswatch.store import Store
 
-__all__ = ["OutletPoll"]
+__all__ = ["MAX_CANDIDATES", "MAX_VERIFIED_PER_POLL", "OutletPoll"]
 
 logger = logging.getLogger("newswatch.crawl")
+
+# A page full of links to other sites must not turn one poll into a crawl of the web: so many
+# new candidates are kept per poll, and so many verified at its end (the rest wait).
+MAX_CANDIDATES = 20
+MAX_VERIFIED_PER_POLL = 3
 
 
 class OutletPoll:
@@ -38,7 +46,11 @@ class OutletPoll:
         self.cooldown = cooldown
         self.started = datetime.now(UTC)
         self._clock_start = time.monotonic()
-        self.order = status.domain_order(outlet.domains, self.started)
+        # The configured domains, then (with discover_mirrors: auto) the verified mirrors the
+        # outlet announced: every one of them is the outlet, for links, redirects and identity.
+        adopted = status.adopted_mirrors() if outlet.discover_mirrors == "auto" else []
+        self.domains = [*outlet.domains, *(d for d in adopted if d not in outlet.domains)]
+        self.order = status.domain_order(self.domains, self.started)
         self.live_domain = self.order[0]
         self.answered: set[str] = set()
         self.failed: dict[str, str] = {}
@@ -59,6 +71,41 @@ class OutletPoll:
         self.not_modified = 0
         self.finished = False
         self.result = OutletResult(name)
+        self.candidates: dict[str, Candidate] = {}  # announced in this poll, not known before
+        self.samples: list[ArticleSample] = []  # recent articles read in this poll
+        self.checks: dict[str, list[Check]] = {}  # candidates verified in this poll
+        self.verification_started = False
+
+    @property
+    def discovers(self) -> bool:
+        return self.outlet.discover_mirrors != "off"
+
+    def note_candidate(self, candidate: Candidate) -> None:
+        """Remember a host the outlet announced, unless it is the outlet's or already known."""
+        host = candidate.host
+        if (
+            not self.discovers
+            or host in self.domains
+            or host in self.status.mirrors
+            or host in self.candidates
+            or len(self.candidates) >= MAX_CANDIDATES
+        ):
+            return
+        self.candidates[host] = candidate
+
+    def to_verify(self) -> list[str]:
+        """Candidates to verify at the end of this poll, those just announced first."""
+        waiting = [h for h, m in self.status.mirrors.items() if m.state == "candidate"]
+        return [*self.candidates, *(h for h in waiting if h not in self.candidates)][
+            :MAX_VERIFIED_PER_POLL
+        ]
+
+    def known_samples(self) -> list[ArticleSample]:
+        paths = {sample.path for sample in self.samples}
+        return [*self.samples, *(s for s in self.status.samples if s.path not in paths)]
+
+    def record_check(self, host: str, check: Check) -> None:
+        self.checks.setdefault(host, []).append(check)
 
     def domains_in_order(self) -> list[str]:
         """The live domain first, then the rest in order, those failed in this poll last."""
@@ -146,6 +193,7 @@ class OutletPoll:
                 notices.send(outlet_dark(self.name, self.outlet.domains, status))
             elif notices is not None and self.went == "recovered" and dark_since is not None:
                 notices.send(outlet_recovered(self.name, dark_since, self.result.live_domain))
+        self._fold_mirrors(notices)
         errors = ", ".join(f"{kind}: {n}" for kind, n in sorted(self.result.errors.items()))
         failed = {d: why for d, why in self.failed.items() if d not in self.answered}
         fields = {  # for JSON lines and Sentry: the numbers of the line, as fields
@@ -202,6 +250,41 @@ class OutletPoll:
             )
         store.save_outlet_status(self.name, status.to_json())  # after the line: it may fail
         store.record_poll(self.name, self.started.timestamp(), self.outcome)
+
+    def _fold_mirrors(self, notices: Notices | None) -> None:
+        """Remember the candidates and samples of this poll and the verdicts it reached; a
+        mirror verified now is told (once: the notice's id is the outlet and the host)."""
+        status = self.status
+        status.add_samples(self.samples)
+        now = datetime.now(UTC)
+        for host, candidate in self.candidates.items():
+            status.mirrors.setdefault(
+                host,
+                DiscoveredMirror(host, candidate.announced_as, candidate.announced_at, now),
+            )
+        for host, checks in self.checks.items():
+            mirror = status.mirrors[host]
+            mirror.state, mirror.verdict = verdict(checks, mirror.attempts)
+            mirror.checked = now
+            mirror.attempts += mirror.state == "candidate"
+            self._tell(mirror, notices)
+
+    def _tell(self, mirror: DiscoveredMirror, notices: Notices | None) -> None:
+        fields = {"outlet": self.name, "mirror": mirror.host, "state": mirror.state}
+        if mirror.state == "rejected":
+            logger.info(
+                "%s: %s is not a mirror: %s (%s)",
+                self.name,
+                mirror.host,
+                mirror.verdict,
+                mirror.where,
+                extra=fields,
+            )
+        elif mirror.state == "verified":
+            notice = mirror_found(self.name, mirror, self.outlet.discover_mirrors)
+            logger.warning("%s", notice["notice"]["text"], extra=fields)
+            if notices is not None:
+                notices.send(notice)
 
     @property
     def outcome(self) -> str:
