@@ -272,6 +272,12 @@ class Outlet(_Model):
                 raise ValueError(f"{location!r} is neither a path (/rss.xml) nor an absolute URL")
         return locations
 
+    @field_validator("discover_mirrors", mode="before")
+    @classmethod
+    def _policy(cls, policy: object) -> object:
+        """YAML reads a bare ``off`` as false: that is what the user wrote."""
+        return "off" if policy is False else policy
+
     @field_validator("mirror_lists")
     @classmethod
     def _mirror_lists(cls, locations: list[str]) -> list[str]:
