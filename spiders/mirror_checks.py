@@ -40,9 +40,13 @@ if TYPE_CHECKING:
     from newswatch.spiders.context import CrawlContext
     from newswatch.spiders.poll import OutletPoll
 
-__all__ = ["MirrorChecks"]
+__all__ = ["MAX_EXAMINED", "MirrorChecks"]
 
 logger = logging.getLogger("newswatch.crawl")
+
+# Articles of one poll looked at for announcements, parsed on the crawler's thread: a footer or
+# a banner is on every page, so a few per poll find it without slowing a crawl of thousands.
+MAX_EXAMINED = 5
 
 
 class MirrorChecks:
@@ -59,11 +63,15 @@ class MirrorChecks:
         def end_poll(self, poll: OutletPoll, cut_short: str | None = None) -> None: ...
         def poll_for(self, request: scrapy.Request) -> OutletPoll | None: ...
 
-    def _announced(self, poll: OutletPoll, response: Response) -> None:
+    def _announced(self, poll: OutletPoll, response: Response, article: bool = False) -> None:
         """Note the addresses a page of the outlet announces (not in a dry run: it records
-        nothing)."""
+        nothing); of its articles, only the first few of each poll are looked at."""
         if not poll.discovers or self.context.dry_run or not isinstance(response, HtmlResponse):
             return
+        if article:
+            if poll.examined >= MAX_EXAMINED:
+                return
+            poll.examined += 1
         for candidate in announced_hosts(response.selector, response.url, poll.domains):
             poll.note_candidate(candidate)
 
@@ -150,6 +158,7 @@ class MirrorChecks:
                     check = Check("", answer=problem) if problem else Check("", error="no address")
                     poll.record_check(host, check)
                     continue
+                poll.expected_checks[host] = len(samples)
                 for sample in samples:
                     url = same_path_on(f"http://x{sample.path}", host, poll.outlet.scheme)
                     request = scrapy.Request(

@@ -19,7 +19,12 @@ from newswatch.spiders.mirrors import Candidate
 from newswatch.spiders.verification import Check, verdict
 from newswatch.store import Store
 
-__all__ = ["MAX_CANDIDATES", "MAX_VERIFIED_PER_POLL", "OutletPoll"]
+__all__ = [
+    "MAX_CANDIDATES",
+    "MAX_REMEMBERED",
+    "MAX_VERIFIED_PER_POLL",
+    "OutletPoll",
+]
 
 logger = logging.getLogger("newswatch.crawl")
 
@@ -27,6 +32,9 @@ logger = logging.getLogger("newswatch.crawl")
 # new candidates are kept per poll, and so many verified at its end (the rest wait).
 MAX_CANDIDATES = 20
 MAX_VERIFIED_PER_POLL = 3
+# Verdicts kept per outlet: beyond that the oldest rejected are forgotten (asked again if
+# announced again), so months of pages mentioning other sites do not grow the status for ever.
+MAX_REMEMBERED = 200
 
 
 class OutletPoll:
@@ -75,6 +83,8 @@ class OutletPoll:
         self.samples: list[ArticleSample] = []  # recent articles read in this poll
         self.checks: dict[str, list[Check]] = {}  # candidates verified in this poll
         self.verification_started = False
+        self.expected_checks: dict[str, int] = {}  # candidate -> requests it was sent
+        self.examined = 0  # articles looked at for announcements
 
     @property
     def discovers(self) -> bool:
@@ -264,10 +274,18 @@ class OutletPoll:
             )
         for host, checks in self.checks.items():
             mirror = status.mirrors[host]
-            mirror.state, mirror.verdict = verdict(checks, mirror.attempts)
+            if len(checks) < self.expected_checks.get(host, 0):  # the poll ended first
+                mirror.state, mirror.verdict = verdict(checks, mirror.attempts, complete=False)
+            else:
+                mirror.state, mirror.verdict = verdict(checks, mirror.attempts)
             mirror.checked = now
             mirror.attempts += mirror.state == "candidate"
             self._tell(mirror, notices)
+        rejected = sorted(
+            (m for m in status.mirrors.values() if m.state == "rejected"), key=lambda m: m.found
+        )
+        for mirror in rejected[: max(0, len(status.mirrors) - MAX_REMEMBERED)]:
+            del status.mirrors[mirror.host]
 
     def _tell(self, mirror: DiscoveredMirror, notices: Notices | None) -> None:
         fields = {"outlet": self.name, "mirror": mirror.host, "state": mirror.state}

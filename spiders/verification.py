@@ -97,9 +97,12 @@ def compare(path: str, expected: str, served: str | None) -> Check:
     return Check(path, similarity(expected, served) if served else 0.0)
 
 
-def verdict(checks: Sequence[Check], attempts: int) -> tuple[MirrorState, str]:
+def verdict(
+    checks: Sequence[Check], attempts: int, complete: bool = True
+) -> tuple[MirrorState, str]:
     """The state a candidate reaches with ``checks`` after ``attempts`` earlier inconclusive
-    verifications, and the sentence ``status`` shows for it."""
+    verifications, and the sentence ``status`` shows for it. ``complete``: every article asked
+    was answered (a poll cut short leaves some unanswered: they count as no answer)."""
     unsafe = [c.answer for c in checks if not c.path and c.answer]
     if unsafe:  # where it resolves rules it out: it was asked nothing
         return "rejected", f"{unsafe[0]}: no outlet lives there"
@@ -111,6 +114,8 @@ def verdict(checks: Sequence[Check], attempts: int) -> tuple[MirrorState, str]:
             f"(fingerprint similarity {scores}; {SIMILAR} needed)"
         )
     failed = [c for c in checks if c.error is not None]
+    if not complete:
+        failed.append(Check("", error="the poll ended before every answer came"))
     if not failed:
         answers = sorted({c.answer for c in checks if c.answer})
         detail = f"; answered {', '.join(answers)}" if answers else ""

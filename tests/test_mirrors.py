@@ -159,6 +159,9 @@ def test_verdicts() -> None:
     silent = [same, Check("/b", error="Connection refused")]
     assert verdict(silent, 0)[0] == "candidate"  # no answer: asked again by a later poll
     assert verdict(silent, 2)[0] == "rejected"  # ... three times at most
+    # a poll cut short before every answer came proves nothing against the candidate
+    state, text = verdict([Check("/a", 0.1)], 0, complete=False)
+    assert state == "candidate" and "the poll ended before every answer came" in text
 
 
 def _config(tmp_path: Path, policy: str) -> object:
