@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from newswatch.alerts.notices import mirror_found
+from newswatch.alerts.notices import Notices, mirror_found
+from newswatch.alerts.render import Renderer
+from newswatch.alerts.webhook import webhook_body
 from newswatch.config import load_config
 from newswatch.health import OutletStatus
 from newswatch.mirrors import ArticleSample, DiscoveredMirror
@@ -234,3 +236,24 @@ def test_status_metrics_and_the_notice_say_where_and_how(tmp_path: Path) -> None
     assert notice["notice"]["kind"] == "mirror_found"
     assert "announced as text at" in notice["notice"]["text"]
     assert "add it to the outlet's domains" in notice["notice"]["text"]
+
+
+def test_the_mirror_notice_renders_for_every_channel_kind_and_is_queued_once(
+    tmp_path: Path,
+) -> None:
+    notice = mirror_found("presstv", _status_with_mirrors().mirrors["www.presstv.co.uk"], "auto")
+    renderer = Renderer()
+    assert renderer.subject(notice) == (
+        "[newswatch] outlet presstv has a new mirror: www.presstv.co.uk"
+    )
+    assert "tries it after the configured domains" in renderer.text(notice)
+    assert "www.presstv.co.uk" in renderer.html(notice)
+    assert b'"kind":"mirror_found"' in webhook_body(notice)
+    for template in ("notice_slack.json", "notice_discord.json"):
+        assert "www.presstv.co.uk" in renderer.render(template, notice)
+    store = open_store(None, timedelta(days=1), tmp_path / "state")
+    try:
+        assert Notices(store, ["ops"]).send(notice)
+        assert not Notices(store, ["ops"]).send(notice)  # seen again by a later poll
+    finally:
+        store.close()
