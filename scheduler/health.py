@@ -159,10 +159,9 @@ class ServiceHealth:
             else:
                 self.dark_since.pop(name, None)
         self.metrics.dark.labels(name).set(1 if status.dark_since is not None else 0)
-        if status.mirrors:  # an outlet that never announced anything has no series
-            for state in ("candidate", "verified", "rejected"):
-                count = sum(1 for m in status.mirrors.values() if m.state == state)
-                self.metrics.mirrors.labels(name, state).set(count)
+        for state in ("candidate", "verified", "rejected"):
+            count = sum(1 for m in status.mirrors.values() if m.state == state)
+            self.metrics.mirrors.labels(name, state).set(count)
 
     def live(
         self, scheduler_running: bool, ping: Callable[[], None]
