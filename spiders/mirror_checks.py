@@ -66,7 +66,7 @@ class MirrorChecks:
     def _announced(self, poll: OutletPoll, response: Response, article: bool = False) -> None:
         """Note the addresses a page of the outlet announces (not in a dry run: it records
         nothing); of its articles, only the first few of each poll are looked at."""
-        if not poll.discovers or self.context.dry_run or not isinstance(response, HtmlResponse):
+        if not poll.discovers or not isinstance(response, HtmlResponse):
             return
         if article:
             if poll.examined >= MAX_EXAMINED:
@@ -79,7 +79,6 @@ class MirrorChecks:
         """Keep a few articles read on a configured domain: what candidates must serve too."""
         if (
             not poll.discovers
-            or self.context.dry_run
             or len(poll.samples) >= MAX_SAMPLES
             or outlet_host(response.url, poll.outlet.domains) is None
         ):
@@ -120,7 +119,7 @@ class MirrorChecks:
     def _verify_mirrors(self, poll: OutletPoll) -> bool:
         """Start verifying the poll's candidates; False when there is nothing to verify (the
         poll ends now), True when it ends after the verification's last answer."""
-        if poll.verification_started or not poll.discovers or self.context.dry_run:
+        if poll.verification_started or not poll.discovers:
             return False
         poll.verification_started = True
         hosts = poll.to_verify()
@@ -131,9 +130,13 @@ class MirrorChecks:
         self._resolving += 1
         resolver = self.context.resolver
         resolving = threads.deferToThread(lambda: {host: resolver(host) for host in hosts})
-        resolving.addCallback(self._ask_candidates, poll, samples)
-        resolving.addErrback(self._not_resolved, poll)
         resolving.addBoth(self._resolved)
+        resolving.addCallbacks(
+            self._ask_candidates,
+            self._not_resolved,
+            callbackArgs=(poll, samples),
+            errbackArgs=(poll,),
+        )
         return True
 
     def _resolved(self, outcome: Any) -> Any:

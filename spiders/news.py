@@ -178,6 +178,7 @@ class NewsSpider(MirrorChecks, scrapy.Spider):
             crawl.dark_after,
         )
         poll.key = f"{name}#{next(self._poll_numbers)}"
+        poll.discovers = poll.discovers and not self.context.dry_run
         self.polls[poll.key] = poll
         self._deadlines[poll.key] = self._reactor().callLater(
             crawl.poll_timeout.total_seconds(), self._expire, poll.key
@@ -189,7 +190,7 @@ class NewsSpider(MirrorChecks, scrapy.Spider):
         requests += [
             self._listing(poll, loc, self.parse_page, conditional=False) for loc in outlet.pages
         ]
-        if poll.discovers and not self.context.dry_run:
+        if poll.discovers:
             requests += [
                 self._listing(poll, loc, self.parse_mirror_list) for loc in outlet.mirror_lists
             ]

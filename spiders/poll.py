@@ -82,13 +82,11 @@ class OutletPoll:
         self.candidates: dict[str, Candidate] = {}  # announced in this poll, not known before
         self.samples: list[ArticleSample] = []  # recent articles read in this poll
         self.checks: dict[str, list[Check]] = {}  # candidates verified in this poll
+        # Looks for mirrors the outlet announces (a dry run, which records nothing, does not).
+        self.discovers = outlet.discover_mirrors != "off"
         self.verification_started = False
         self.expected_checks: dict[str, int] = {}  # candidate -> requests it was sent
         self.examined = 0  # articles looked at for announcements
-
-    @property
-    def discovers(self) -> bool:
-        return self.outlet.discover_mirrors != "off"
 
     def note_candidate(self, candidate: Candidate) -> None:
         """Remember a host the outlet announced, unless it is the outlet's or already known."""
