@@ -145,6 +145,10 @@ def test_auto_fails_over_to_a_verified_announced_mirror_and_alerts_once(
         (f"http://{PRIMARY}{NEW_PALMYRA.path}", f"http://{FOUND}{NEW_PALMYRA.path}")
     ]
     assert not web.requests_for(DECOY)  # remembered as rejected: not asked again
+    status = run_newswatch("status", cwd=tmp_path)
+    print(status.stdout)
+    assert f"live domain {FOUND}" in status.stdout
+    assert f"{FOUND}: verified, in use after the configured domains, up;" in status.stdout
 
     # the primary returns: nothing alerts twice, and the mirror is still known
     web.site(PRIMARY).mode = "up"
