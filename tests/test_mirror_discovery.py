@@ -9,6 +9,10 @@ resolves to the loopback address.
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +22,7 @@ from tests.support.outlet_site import FixtureArticle, OutletSite, render_article
 from tests.support.smtp import SmtpSink
 from tests.support.web import MultiHostServer
 from tests.support.webhook import ReceivedPost, WebhookReceiver
+from tests.test_service import free_port, http_get, metric, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -246,3 +251,57 @@ def test_a_mirror_list_with_one_genuine_domain_and_one_not(
     assert "answered HTTP 404" in status.stdout
     webhook.wait_for(2)
     assert [n.json()["notice"]["mirror"] for n in notices(webhook)] == [LISTED]
+
+
+def test_the_service_verifies_fails_over_and_counts_mirrors_in_its_metrics(
+    tmp_path: Path, web: MultiHostServer, smtp: SmtpSink, webhook: WebhookReceiver
+) -> None:
+    site = outlet(web, FOUND)
+    port = free_port()
+    text = config(smtp, webhook, "auto").replace(
+        "articles: '^/Detail/\\d{4}/'", "articles: '^/Detail/\\d{4}/'\n            every: 2s"
+    )
+    write_config(tmp_path, text + f"        service:\n          listen: 127.0.0.1:{port}\n")
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        **web.proxy_env(),
+        "no_proxy": "127.0.0.1,localhost",
+        "NO_PROXY": "127.0.0.1,localhost",
+        "NEWSWATCH_TEST_DNS": json.dumps(DNS),
+        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+    }
+    with (tmp_path / "service.log").open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tests.support.fake_dns", "run"],
+            cwd=tmp_path,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            verified = 'newswatch_mirrors_discovered{outlet="pressdesk",state="verified"}'
+            wait_until(
+                lambda: metric(http_get(f"{base}/metrics")[1], verified) == 1, 60, "a mirror"
+            )
+            text = http_get(f"{base}/metrics")[1]
+            rejected = 'newswatch_mirrors_discovered{outlet="pressdesk",state="rejected"}'
+            assert metric(text, rejected) == 2
+
+            web.site(PRIMARY).mode = "refuse"
+            web.site(MIRROR).mode = 403
+            site.add_article(NEW_PALMYRA)
+            wait_until(
+                lambda: any("theatre" in str(a["article"]) for a in alerts(webhook)),
+                60,
+                "the new article's alert",
+            )
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=60) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    [new] = [a["article"] for a in alerts(webhook) if "theatre" in str(a["article"])]
+    assert new["fetched_from"] == f"http://{FOUND}{NEW_PALMYRA.path}"  # type: ignore[index]
+    assert len(notices(webhook)) == 1
