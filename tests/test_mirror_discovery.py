@@ -121,6 +121,9 @@ def test_auto_fails_over_to_a_verified_announced_mirror_and_alerts_once(
     [notice] = notices(webhook)
     assert notice.json()["notice"]["kind"] == "mirror_found"
     assert notice.json()["notice"]["mirror"] == FOUND
+    # logged as well, for a config with no notices channels
+    assert f"Outlet pressdesk announced {FOUND} as another address of itself" in first.stderr
+    assert f"{DECOY} is not a mirror: serves other content" in first.stderr
 
     status = run_newswatch("status", cwd=tmp_path)
     assert status.code == 0, status.stderr
