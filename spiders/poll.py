@@ -23,6 +23,7 @@ __all__ = [
     "MAX_CANDIDATES",
     "MAX_REMEMBERED",
     "MAX_VERIFIED_PER_POLL",
+    "REVERIFY_AFTER",
     "OutletPoll",
 ]
 
@@ -35,6 +36,7 @@ MAX_VERIFIED_PER_POLL = 3
 # Verdicts kept per outlet: beyond that the oldest rejected are forgotten (asked again if
 # announced again), so months of pages mentioning other sites do not grow the status for ever.
 MAX_REMEMBERED = 200
+REVERIFY_AFTER = timedelta(days=1)
 
 
 class OutletPoll:
@@ -102,11 +104,19 @@ class OutletPoll:
         self.candidates[host] = candidate
 
     def to_verify(self) -> list[str]:
-        """Candidates to verify at the end of this poll, those just announced first."""
-        waiting = [h for h, m in self.status.mirrors.items() if m.state == "candidate"]
-        return [*self.candidates, *(h for h in waiting if h not in self.candidates)][
-            :MAX_VERIFIED_PER_POLL
+        """Hosts to verify at the end of this poll: those just announced first, then those
+        still waiting for an answer, then verified mirrors not checked for ``REVERIFY_AFTER``
+        (a lapsed domain gets bought by someone else: it must not stay trusted for ever)."""
+        mirrors = self.status.mirrors
+        waiting = [h for h, m in mirrors.items() if m.state == "candidate"]
+        stale = self.started - REVERIFY_AFTER
+        due = [
+            h
+            for h, m in mirrors.items()
+            if m.state == "verified" and (m.checked is None or m.checked < stale)
         ]
+        queue = [*self.candidates, *(h for h in waiting if h not in self.candidates), *due]
+        return queue[:MAX_VERIFIED_PER_POLL]
 
     def known_samples(self) -> list[ArticleSample]:
         paths = {sample.path for sample in self.samples}
@@ -272,22 +282,35 @@ class OutletPoll:
             )
         for host, checks in self.checks.items():
             mirror = status.mirrors[host]
-            if len(checks) < self.expected_checks.get(host, 0):  # the poll ended first
-                mirror.state, mirror.verdict = verdict(checks, mirror.attempts, complete=False)
-            else:
-                mirror.state, mirror.verdict = verdict(checks, mirror.attempts)
+            before = mirror.state
+            complete = len(checks) >= self.expected_checks.get(host, 0)  # or the poll ended
+            state, mirror.verdict = verdict(checks, mirror.attempts, complete)
             mirror.checked = now
-            mirror.attempts += mirror.state == "candidate"
-            self._tell(mirror, notices)
+            if before == "verified" and state == "candidate":
+                state = "verified"  # no answer now: blocked for a while, not proven wrong
+                mirror.verdict = f"still trusted: {mirror.verdict}"
+            mirror.attempts = mirror.attempts + 1 if state == "candidate" else 0
+            mirror.state = state
+            if state != before:
+                self._tell(mirror, before, notices)
         rejected = sorted(
             (m for m in status.mirrors.values() if m.state == "rejected"), key=lambda m: m.found
         )
         for mirror in rejected[: max(0, len(status.mirrors) - MAX_REMEMBERED)]:
             del status.mirrors[mirror.host]
 
-    def _tell(self, mirror: DiscoveredMirror, notices: Notices | None) -> None:
+    def _tell(self, mirror: DiscoveredMirror, before: str, notices: Notices | None) -> None:
+        """A change of verdict, logged; a mirror found is also a notice."""
         fields = {"outlet": self.name, "mirror": mirror.host, "state": mirror.state}
-        if mirror.state == "rejected":
+        if mirror.state == "rejected" and before == "verified":
+            logger.warning(
+                "%s: %s no longer serves the outlet's articles and is no longer trusted: %s",
+                self.name,
+                mirror.host,
+                mirror.verdict,
+                extra=fields,
+            )
+        elif mirror.state == "rejected":
             logger.info(
                 "%s: %s is not a mirror: %s (%s)",
                 self.name,

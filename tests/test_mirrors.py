@@ -257,3 +257,37 @@ def test_the_mirror_notice_renders_for_every_channel_kind_and_is_queued_once(
         assert not Notices(store, ["ops"]).send(notice)  # seen again by a later poll
     finally:
         store.close()
+
+
+def test_a_verified_mirror_is_checked_again_and_dropped_once_it_serves_other_content(
+    tmp_path: Path,
+) -> None:
+    outlet = _config(tmp_path, "auto").outlets["presstv"]  # type: ignore[attr-defined]
+    status = _status_with_mirrors()
+    mirror = status.mirrors["www.presstv.co.uk"]
+    store = open_store(None, timedelta(days=1), tmp_path / "state")
+    try:
+        fresh = OutletPoll("presstv", outlet, status, timedelta(minutes=10))
+        assert fresh.to_verify() == []  # checked just now: trusted as it is
+
+        mirror.checked = datetime.now(UTC) - timedelta(days=2)
+        silent = OutletPoll("presstv", outlet, status, timedelta(minutes=10))
+        assert silent.to_verify() == ["www.presstv.co.uk"]
+        silent.expected_checks["www.presstv.co.uk"] = 2
+        for path in ("/a", "/b"):
+            silent.record_check("www.presstv.co.uk", Check(path, error="Connection refused"))
+        silent.finish(store)
+        assert mirror.state == "verified"  # blocked for now proves nothing against it
+        assert mirror.verdict.startswith("still trusted: ")
+
+        mirror.checked = datetime.now(UTC) - timedelta(days=2)
+        lapsed = OutletPoll("presstv", outlet, status, timedelta(minutes=10))
+        lapsed.expected_checks["www.presstv.co.uk"] = 2
+        for path in ("/a", "/b"):
+            lapsed.record_check("www.presstv.co.uk", Check(path, 0.05))
+        lapsed.finish(store)
+        assert mirror.state == "rejected"
+        after = OutletPoll("presstv", outlet, status, timedelta(minutes=10))
+        assert after.domains == OWN  # no longer in the failover order
+    finally:
+        store.close()
