@@ -23,7 +23,14 @@ from urllib.parse import urljoin, urlsplit
 import tldextract
 from parsel import Selector
 
-__all__ = ["Candidate", "announced_hosts", "host_of", "hosts_in_list", "is_host_name"]
+__all__ = [
+    "Candidate",
+    "announced_hosts",
+    "brand_of",
+    "host_of",
+    "hosts_in_list",
+    "is_host_name",
+]
 
 # Offline: the suffix list that ships with tldextract, never one downloaded at run time.
 _SUFFIXES = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
@@ -67,6 +74,16 @@ def is_host_name(text: str) -> bool:
     """A syntactically valid host name under a known public suffix (and not an IP address)."""
     parts = _SUFFIXES(text)
     return bool(parts.suffix and parts.domain) and _HOST_IN_TEXT.fullmatch(text) is not None
+
+
+def brand_of(host: str) -> str:
+    """The registered name of a host without its suffix ("presstv" of www.presstv.co.uk); under
+    a suffix the list does not know (a private or test domain), the label before the last."""
+    parts = _SUFFIXES(host)
+    if parts.suffix:
+        return str(parts.domain)
+    labels = host.split(".")
+    return labels[-2] if len(labels) >= 2 else ""
 
 
 def host_of(url_or_host: str) -> str | None:

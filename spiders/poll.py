@@ -15,7 +15,7 @@ from newswatch.config import Outlet
 from newswatch.health import OutletStatus
 from newswatch.mirrors import ArticleSample, DiscoveredMirror
 from newswatch.spiders.context import OutletResult
-from newswatch.spiders.mirrors import Candidate
+from newswatch.spiders.mirrors import Candidate, brand_of
 from newswatch.spiders.verification import Check, verdict
 from newswatch.store import Store
 
@@ -30,7 +30,7 @@ __all__ = [
 logger = logging.getLogger("newswatch.crawl")
 
 # A page full of links to other sites must not turn one poll into a crawl of the web: so many
-# new candidates are kept per poll, and so many verified at its end (the rest wait).
+# candidates of each kind wait per outlet, and so many are verified at a poll's end.
 MAX_CANDIDATES = 20
 MAX_VERIFIED_PER_POLL = 3
 # Verdicts kept per outlet: beyond that the oldest rejected are forgotten (asked again if
@@ -89,6 +89,18 @@ class OutletPoll:
         self.verification_started = False
         self.expected_checks: dict[str, int] = {}  # candidate -> requests it was sent
         self.examined = 0  # articles looked at for announcements
+        self.brand = brand_of(outlet.domains[0])  # "presstv" of www.presstv.ir
+        # Candidates waiting for a verdict, strong and weak (``is_strong``): each kind is capped
+        # so that pages naming many other sites neither grow the status nor crowd a real mirror.
+        self._waiting = {True: 0, False: 0}
+        for mirror in status.mirrors.values():
+            if mirror.state == "candidate":
+                self._waiting[self.is_strong(mirror.host, mirror.announced_as)] += 1
+
+    def is_strong(self, host: str, announced_as: str) -> bool:
+        """Announced as an address (a redirect, a list, a link or link relation), or a host
+        name in the text that bears the outlet's own name: verified before mere mentions."""
+        return announced_as != "text" or bool(self.brand and self.brand in host)
 
     def note_candidate(self, candidate: Candidate) -> None:
         """Remember a host the outlet announced, unless it is the outlet's or already known."""
@@ -98,9 +110,12 @@ class OutletPoll:
             or host in self.domains
             or host in self.status.mirrors
             or host in self.candidates
-            or len(self.candidates) >= MAX_CANDIDATES
         ):
             return
+        strong = self.is_strong(host, candidate.announced_as)
+        if self._waiting[strong] >= MAX_CANDIDATES:
+            return
+        self._waiting[strong] += 1
         self.candidates[host] = candidate
 
     def to_verify(self) -> list[str]:
@@ -115,7 +130,11 @@ class OutletPoll:
             for h, m in mirrors.items()
             if m.state == "verified" and (m.checked is None or m.checked < stale)
         ]
-        queue = [*self.candidates, *(h for h in waiting if h not in self.candidates), *due]
+        new = list(self.candidates)
+        weak = {h for h, c in self.candidates.items() if not self.is_strong(h, c.announced_as)}
+        weak |= {h for h in waiting if not self.is_strong(h, mirrors[h].announced_as)}
+        queue = [*new, *(h for h in waiting if h not in self.candidates), *due]
+        queue.sort(key=lambda host: host in weak)  # stable: strong first, in the same order
         return queue[:MAX_VERIFIED_PER_POLL]
 
     def known_samples(self) -> list[ArticleSample]:

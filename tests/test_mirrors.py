@@ -18,7 +18,7 @@ from newswatch.mirrors import ArticleSample, DiscoveredMirror
 from newswatch.scheduler.health import Metrics, ServiceHealth
 from newswatch.scheduler.status import render_status
 from newswatch.spiders.mirrors import Candidate, announced_hosts, host_of, hosts_in_list
-from newswatch.spiders.poll import OutletPoll
+from newswatch.spiders.poll import MAX_CANDIDATES, OutletPoll
 from newswatch.spiders.verification import (
     Check,
     addresses_problem,
@@ -291,3 +291,17 @@ def test_a_verified_mirror_is_checked_again_and_dropped_once_it_serves_other_con
         assert after.domains == OWN  # no longer in the failover order
     finally:
         store.close()
+
+
+def test_announced_addresses_go_before_mere_mentions_and_each_kind_is_capped(
+    tmp_path: Path,
+) -> None:
+    outlet = _config(tmp_path, "suggest").outlets["presstv"]  # type: ignore[attr-defined]
+    poll = OutletPoll("presstv", outlet, OutletStatus(), timedelta(minutes=10))
+    assert poll.brand == "presstv"
+    for n in range(MAX_CANDIDATES + 5):  # an article citing many other sites
+        poll.note_candidate(Candidate(f"site{n}.com", "text", PAGE))
+    poll.note_candidate(Candidate("www.presstv.co.uk", "text", PAGE))  # bears the outlet's name
+    poll.note_candidate(Candidate("ptv-new.net", "redirect", PAGE))
+    assert len(poll.candidates) == MAX_CANDIDATES + 2
+    assert poll.to_verify() == ["www.presstv.co.uk", "ptv-new.net", "site0.com"]
