@@ -32,6 +32,7 @@ LOOPBACK = "pressdesk.org"  # announced the same way, resolves to 127.0.0.1
 MOVED = "www.pressdesk.news"  # where the primary redirects one article
 LISTED = "pressdesk.info"  # in the outlet's mirror list, serves its articles
 UNLISTED = "pressdesk.online"  # in the same list, serves nothing of the outlet
+INTERNAL = "pressdesk.net"  # where the primary redirects another article; resolves to 10.0.0.7
 DNS = {
     FOUND: "93.184.215.14",
     DECOY: "93.184.215.15",
@@ -39,6 +40,7 @@ DNS = {
     MOVED: "93.184.215.16",
     LISTED: "93.184.215.17",
     UNLISTED: "93.184.215.18",
+    INTERNAL: "10.0.0.7",
 }
 FOOTER = (
     "<p>Press Desk's website can also be accessed at the following alternate addresses: "
@@ -205,6 +207,12 @@ def test_a_redirect_to_a_new_domain_is_followed_only_after_verification(
     web.site(PRIMARY).add(
         NEW_PALMYRA.path, "", status=301, headers={"Location": f"http://{MOVED}{NEW_PALMYRA.path}"}
     )
+    inside = FixtureArticle(**{**vars(HARVEST), "path": "/Detail/2026/11/28/rye.html"})
+    site.add_article(inside)
+    web.site(PRIMARY).add(
+        inside.path, "", status=302, headers={"Location": f"http://{INTERNAL}{inside.path}"}
+    )
+    web.site(INTERNAL).add(inside.path, render_article(inside, f"http://{PRIMARY}{inside.path}"))
     write_config(tmp_path, config(smtp, webhook, "auto"))
 
     first = run_newswatch("run", "--once", cwd=tmp_path, web=web, dns=DNS)
@@ -221,6 +229,9 @@ def test_a_redirect_to_a_new_domain_is_followed_only_after_verification(
         f"{MOVED}: verified, in use after the configured domains; announced as redirect at "
         f"http://{PRIMARY}{NEW_PALMYRA.path}" in status.stdout
     )
+    # a redirect into the network is refused by where its name resolves (the crawl's egress
+    # rule, before the outlet's boundary sees it): never followed, never a candidate
+    assert "refused_internal_address" in status.stdout and INTERNAL not in status.stdout
 
     web.clear_log()
     second = run_newswatch("run", "--once", cwd=tmp_path, web=web, dns=DNS)
@@ -230,6 +241,7 @@ def test_a_redirect_to_a_new_domain_is_followed_only_after_verification(
     assert [(a["url"], a["fetched_from"]) for a in moved] == [  # type: ignore[index]
         (f"http://{PRIMARY}{NEW_PALMYRA.path}", f"http://{MOVED}{NEW_PALMYRA.path}")
     ]
+    assert not web.requests_for(INTERNAL)
 
 
 def test_a_mirror_list_with_one_genuine_domain_and_one_not(
