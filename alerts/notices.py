@@ -21,9 +21,18 @@ from typing import Any
 
 from newswatch.article import format_time
 from newswatch.health import OutletStatus
+from newswatch.mirrors import DiscoveredMirror
 from newswatch.store import Store
 
-__all__ = ["CLAIMS", "Notices", "build_notice", "outlet_dark", "outlet_recovered", "sample_notice"]
+__all__ = [
+    "CLAIMS",
+    "Notices",
+    "build_notice",
+    "mirror_found",
+    "outlet_dark",
+    "outlet_recovered",
+    "sample_notice",
+]
 
 # The claim namespace of notices in the store: not a watch name a config can have (a colon
 # would not survive as one in a user's YAML without quotes, and no watch is named so by accident).
@@ -89,6 +98,35 @@ def outlet_recovered(
         outlet=outlet,
         dark_since=since,
         live_domain=live_domain,
+    )
+
+
+def mirror_found(
+    outlet: str, mirror: DiscoveredMirror, policy: str, now: datetime | None = None
+) -> dict[str, Any]:
+    """The outlet announced another address of itself, and it serves the outlet's articles.
+
+    The event is the (outlet, host) pair: a mirror is found once, whatever polls see it again."""
+    if policy == "auto":
+        use = "newswatch now tries it after the configured domains (discover_mirrors: auto)."
+    else:
+        use = (
+            "newswatch does not use it by itself (discover_mirrors: suggest): add it to the "
+            "outlet's domains, or set discover_mirrors: auto."
+        )
+    return build_notice(
+        "mirror_found",
+        f"{outlet}\n{mirror.host}",
+        f"outlet {outlet} has a new mirror: {mirror.host}",
+        f"Outlet {outlet} announced {mirror.host} as another address of itself "
+        f"({mirror.where}), and it {mirror.verdict}. {use}",
+        now,
+        outlet=outlet,
+        mirror=mirror.host,
+        announced_as=mirror.announced_as,
+        announced_at=mirror.announced_at,
+        verified=mirror.verdict,
+        policy=policy,
     )
 
 

@@ -244,6 +244,12 @@ class Outlet(_Model):
     """A five-field cron expression (UTC) for the polls, instead of ``every``."""
     language: str | None = None
     """A hint for text extraction (en, ar, ru, ...)."""
+    discover_mirrors: Literal["auto", "suggest", "off"] = "suggest"
+    """Addresses the outlet announces for itself (in its pages, redirects, mirror lists):
+    ``auto`` adds those verified to serve its articles after ``domains``, ``suggest`` only
+    reports them, ``off`` ignores them."""
+    mirror_lists: list[str] = []
+    """URLs of mirror lists the outlet publishes (JSON or plain text lists of domains)."""
 
     @field_validator("domains")
     @classmethod
@@ -264,6 +270,20 @@ class Outlet(_Model):
                 continue
             if not _is_web_url(location):
                 raise ValueError(f"{location!r} is neither a path (/rss.xml) nor an absolute URL")
+        return locations
+
+    @field_validator("discover_mirrors", mode="before")
+    @classmethod
+    def _policy(cls, policy: object) -> object:
+        """YAML reads a bare ``off`` as false: that is what the user wrote."""
+        return "off" if policy is False else policy
+
+    @field_validator("mirror_lists")
+    @classmethod
+    def _mirror_lists(cls, locations: list[str]) -> list[str]:
+        for location in locations:
+            if not _is_web_url(location):
+                raise ValueError(f"{location!r} is not an absolute http(s) URL")
         return locations
 
     @field_validator("articles")

@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from newswatch.mirrors import MAX_SAMPLES, ArticleSample, DiscoveredMirror
+
 __all__ = ["DomainHealth", "OutletStatus"]
 
 MAX_COOLDOWN = timedelta(hours=6)
@@ -66,6 +68,19 @@ class OutletStatus:
     cut_short: str | None = None  # why the last crawl ended before its last answer
     unreachable_polls: int = 0  # in a row, up to the last crawl
     dark_since: datetime | None = None  # set when unreachable_polls reached dark_after
+    mirrors: dict[str, DiscoveredMirror] = field(default_factory=dict)  # announced, by host
+    samples: list[ArticleSample] = field(default_factory=list)  # recent articles, newest first
+
+    def adopted_mirrors(self) -> list[str]:
+        """Verified discovered mirrors, in the order they were found (tried after the config's)."""
+        verified = [m for m in self.mirrors.values() if m.state == "verified"]
+        return [m.host for m in sorted(verified, key=lambda m: m.found)]
+
+    def add_samples(self, samples: list[ArticleSample]) -> None:
+        """Keep the newest few, one per path: what candidates are verified against."""
+        paths = {sample.path for sample in samples}
+        kept = samples + [s for s in self.samples if s.path not in paths]
+        self.samples = kept[:MAX_SAMPLES]
 
     def health(self, domain: str) -> DomainHealth:
         return self.domains.setdefault(domain, DomainHealth())
@@ -136,6 +151,8 @@ class OutletStatus:
             }
             for name, health in self.domains.items()
         }
+        data["mirrors"] = {host: mirror.to_json() for host, mirror in self.mirrors.items()}
+        data["samples"] = [[s.path, s.fingerprint] for s in self.samples]
         return data
 
     @classmethod
@@ -166,4 +183,9 @@ class OutletStatus:
             cut_short=data.get("cut_short"),
             unreachable_polls=int(data.get("unreachable_polls", 0)),
             dark_since=_parse(data.get("dark_since")),
+            mirrors={
+                host: DiscoveredMirror.from_json(m)
+                for host, m in (data.get("mirrors") or {}).items()
+            },
+            samples=[ArticleSample(str(p), str(f)) for p, f in data.get("samples") or []],
         )

@@ -96,6 +96,12 @@ class Metrics:
             ["outlet"],
             registry=r,
         )
+        self.mirrors = Gauge(
+            "newswatch_mirrors_discovered",
+            "Addresses the outlet announced for itself, by state (candidate, verified, rejected)",
+            ["outlet", "state"],
+            registry=r,
+        )
         self.domain_up = Gauge(
             "newswatch_domain_up",
             "1 when the domain answered the last poll that tried it (absent until tried)",
@@ -153,6 +159,9 @@ class ServiceHealth:
             else:
                 self.dark_since.pop(name, None)
         self.metrics.dark.labels(name).set(1 if status.dark_since is not None else 0)
+        for state in ("candidate", "verified", "rejected"):
+            count = sum(1 for m in status.mirrors.values() if m.state == state)
+            self.metrics.mirrors.labels(name, state).set(count)
 
     def live(
         self, scheduler_running: bool, ping: Callable[[], None]

@@ -23,6 +23,29 @@ def is_stale(outlet: Outlet, status: OutletStatus, now: datetime) -> bool:
     return status.last_success is None or now - status.last_success > 3 * outlet.interval
 
 
+def _mirror_lines(outlet: Outlet, status: OutletStatus) -> list[str]:
+    """The addresses the outlet announced: where, and what verification made of them."""
+    if not status.mirrors:
+        return []
+    lines = [f"    discovered mirrors (discover_mirrors: {outlet.discover_mirrors}):"]
+    for mirror in sorted(status.mirrors.values(), key=lambda m: m.found):
+        if mirror.state == "verified":
+            use = (
+                "in use after the configured domains"
+                if outlet.discover_mirrors == "auto"
+                else "suggested"
+            )
+            state = f"verified, {use}"
+            if outlet.discover_mirrors == "auto" and status.health(mirror.host).state != "unknown":
+                state += f", {status.health(mirror.host).state}"
+        else:
+            state = mirror.state
+        lines.append(f"      {mirror.host}: {state}; {mirror.where}")
+        if mirror.verdict:
+            lines.append(f"        {_when(mirror.checked)}: {mirror.verdict}")
+    return lines
+
+
 def render_status(config: Config, store: Store, now: datetime | None = None) -> str:
     now = now or datetime.now(UTC)
     lines = ["outlets:"]
@@ -53,6 +76,7 @@ def render_status(config: Config, store: Store, now: datetime | None = None) -> 
             if health.cooling(now):
                 detail += f", resting until {_when(health.cooldown_until)}"
             lines.append(f"    {domain}: {detail}")
+        lines += _mirror_lines(outlet, status)
         if status.errors:
             errors = ", ".join(f"{kind} ×{n}" for kind, n in sorted(status.errors.items()))
             lines.append(f"    errors: {errors}")

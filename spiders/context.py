@@ -10,6 +10,7 @@ from newswatch.alerts.intake import AlertIntake
 from newswatch.alerts.notices import Notices
 from newswatch.config import Config
 from newswatch.errors import StoreError
+from newswatch.spiders.verification import Resolver, system_resolver
 from newswatch.store import Store
 
 __all__ = ["CrawlContext", "OutletResult"]
@@ -42,6 +43,8 @@ class CrawlContext:
     dry_run: bool = False
     dry_run_output: TextIO | None = None  # where --dry-run prints the alerts it would send
     results: dict[str, OutletResult] = field(default_factory=dict)
+    # how candidate mirrors' host names are resolved before one is asked anything
+    resolver: Resolver = system_resolver
 
     @classmethod
     def for_config(

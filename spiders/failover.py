@@ -19,6 +19,7 @@ from twisted.internet import error as twisted_errors
 from twisted.web._newclient import ResponseFailed, ResponseNeverReceived
 
 from newswatch.identity import outlet_host, same_path_on
+from newswatch.spiders.mirrors import Candidate, host_of
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -72,7 +73,7 @@ class MirrorFailoverMiddleware:
 
     def process_response(self, request: Request, response: Response) -> Request | Response:
         poll = self._poll(request)
-        host = outlet_host(request.url, poll.outlet.domains) if poll else None
+        host = outlet_host(request.url, poll.domains) if poll else None
         if poll is None or host is None:
             return response
         if response.status in FAILING_STATUSES:
@@ -86,12 +87,12 @@ class MirrorFailoverMiddleware:
         poll = self._poll(request)
         if poll is None or not isinstance(exception, _FAILING_EXCEPTIONS) or _is_robots(request):
             return None
-        if outlet_host(request.url, poll.outlet.domains) is None:
+        if outlet_host(request.url, poll.domains) is None:
             return None
         return self._next_domain(poll, request, type(exception).__name__)
 
     def _next_domain(self, poll: OutletPoll, request: Request, reason: str) -> Request | None:
-        host = outlet_host(request.url, poll.outlet.domains) or ""
+        host = outlet_host(request.url, poll.domains) or ""
         tried: list[str] = request.meta.get("mirrors_tried", [host])
         poll.domain_failed(host, reason)
         untried = [d for d in poll.domains_in_order() if d not in tried]
@@ -137,7 +138,11 @@ def _is_robots(request: Request) -> bool:
 
 
 class OutletBoundaryMiddleware:
-    """Runs first (before robots.txt is asked for): a redirect never leaves its outlet."""
+    """Runs first (before robots.txt is asked for): a redirect never leaves its outlet.
+
+    A redirect to another domain may be the outlet moving house: its target becomes a candidate
+    mirror (``newswatch.spiders.mirrors``), followed by later polls only once verified.
+    """
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
@@ -155,7 +160,11 @@ class OutletBoundaryMiddleware:
             or request.meta.get("allow_offsite")
         ):
             return
-        if outlet_host(request.url, poll.outlet.domains) is None:
+        if outlet_host(request.url, poll.domains) is None:
+            host = host_of(request.url)
+            if host is not None and not request.meta.get("mirror_check"):
+                origin = (request.meta.get("redirect_urls") or [request.url])[-1]
+                poll.note_candidate(Candidate(host, "redirect", origin))
             poll.count_error("redirect_outside_outlet")
             raise IgnoreRequest(f"{poll.name}: redirect to {request.url} leaves the outlet")
 

@@ -39,6 +39,7 @@ from newswatch.identity import canonical_url, outlet_host, same_path_on
 from newswatch.spiders.analysis import PageReader, default_workers
 from newswatch.spiders.context import CrawlContext
 from newswatch.spiders.discovery import DiscoveredLink, Discovery, read_feed, read_sitemap
+from newswatch.spiders.mirror_checks import MirrorChecks
 from newswatch.spiders.poll import OutletPoll
 from newswatch.spiders.sizes import is_too_large
 
@@ -55,7 +56,12 @@ poll_ending = object()
 MAX_SITEMAP_LEVELS = 5
 
 Callback = Callable[[Response], Iterator[Any]] | Callable[[Response], AsyncIterator[Any]]
-_LISTING_KINDS = {"parse_feed": "feed", "parse_sitemap": "sitemap", "parse_page": "page"}
+_LISTING_KINDS = {
+    "parse_feed": "feed",
+    "parse_sitemap": "sitemap",
+    "parse_page": "page",
+    "parse_mirror_list": "mirror_list",
+}
 PollFinished = Callable[[OutletPoll], None]
 
 
@@ -96,7 +102,7 @@ def _within_poll(
     return wrapper
 
 
-class NewsSpider(scrapy.Spider):
+class NewsSpider(MirrorChecks, scrapy.Spider):
     name = "newswatch"
 
     def __init__(
@@ -120,6 +126,7 @@ class NewsSpider(scrapy.Spider):
         self._article_patterns: dict[str, re.Pattern[str]] = {}
         self._reader: PageReader | None = None  # started at the first article
         self._reader_config: Config | None = None  # the config it was started for
+        self._resolving = 0  # candidate mirrors' names being resolved (off the reactor thread)
         self.reconfigure(context)
 
     def reconfigure(self, context: CrawlContext) -> None:
@@ -138,7 +145,7 @@ class NewsSpider(scrapy.Spider):
         return spider
 
     def _idle(self) -> None:
-        if self.keep_alive:
+        if self.keep_alive or self._resolving:  # a poll waits for names to go on verifying
             raise DontCloseSpider
 
     # --- polls -----------------------------------------------------------------------------------
@@ -171,6 +178,7 @@ class NewsSpider(scrapy.Spider):
             crawl.dark_after,
         )
         poll.key = f"{name}#{next(self._poll_numbers)}"
+        poll.discovers = poll.discovers and not self.context.dry_run
         self.polls[poll.key] = poll
         self._deadlines[poll.key] = self._reactor().callLater(
             crawl.poll_timeout.total_seconds(), self._expire, poll.key
@@ -182,6 +190,10 @@ class NewsSpider(scrapy.Spider):
         requests += [
             self._listing(poll, loc, self.parse_page, conditional=False) for loc in outlet.pages
         ]
+        if poll.discovers:
+            requests += [
+                self._listing(poll, loc, self.parse_mirror_list) for loc in outlet.mirror_lists
+            ]
         return requests
 
     def closed(self, reason: str) -> None:
@@ -244,7 +256,7 @@ class NewsSpider(scrapy.Spider):
 
     def _done(self, poll: OutletPoll) -> None:
         poll.outstanding -= 1
-        if poll.outstanding <= 0 and poll.key in self.polls:
+        if poll.outstanding <= 0 and poll.key in self.polls and not self._verify_mirrors(poll):
             self.end_poll(poll)
 
     # --- listings: feeds, sitemaps, pages --------------------------------------------------------
@@ -260,7 +272,7 @@ class NewsSpider(scrapy.Spider):
         }
         if location.startswith("/"):
             url = f"{outlet.scheme}://{poll.live_domain}{location}"
-        elif outlet_host(location, outlet.domains):
+        elif outlet_host(location, poll.domains):
             url = same_path_on(location, poll.live_domain, outlet.scheme)
         else:
             url = location  # hosted elsewhere (a feed service): allowed explicitly, no failover
@@ -357,7 +369,7 @@ class NewsSpider(scrapy.Spider):
         for link in found.links:
             if not link.is_sitemap:
                 articles.append(link)
-            elif outlet_host(link.url, poll.outlet.domains):
+            elif outlet_host(link.url, poll.domains):
                 request = self._sitemap(poll, _path_of(link.url), level + 1)
                 if request is not None:
                     yield request
@@ -411,7 +423,8 @@ class NewsSpider(scrapy.Spider):
             poll.count_error("page_not_html")
             logger.warning("%s: page %s is not HTML, skipped", poll.name, response.url)
             return
-        extractor = LinkExtractor(allow_domains=poll.outlet.domains, unique=True)
+        self._announced(poll, response)
+        extractor = LinkExtractor(allow_domains=poll.domains, unique=True)
         links = extractor.extract_links(response)
         yield from self._follow(poll, (DiscoveredLink(url=link.url) for link in links))
 
@@ -444,7 +457,7 @@ class NewsSpider(scrapy.Spider):
         pattern = self._article_patterns.get(poll.name)
         wanted: dict[str, DiscoveredLink] = {}
         for link in links:
-            canonical = canonical_url(link.url, outlet.domains, outlet.scheme)
+            canonical = canonical_url(link.url, poll.domains, outlet.scheme)
             if canonical is None or canonical in poll.requested or canonical in wanted:
                 continue
             if pattern is not None and not pattern.search(_path_of(canonical)):
@@ -497,6 +510,8 @@ class NewsSpider(scrapy.Spider):
             poll.count_error("article_not_html")
             self._stat("newswatch/articles_not_html")
             return None
+        self._announced(poll, response, article=True)
+        self._sample(poll, response)
         reading = await self._page_reader().read(
             response.body, response.url, response.headers.get(b"Content-Type")
         )
@@ -509,7 +524,7 @@ class NewsSpider(scrapy.Spider):
         requested: str = response.meta["canonical"]
         canonical = requested
         if reading.canonical:
-            canonical = canonical_url(reading.canonical, outlet.domains, outlet.scheme) or canonical
+            canonical = canonical_url(reading.canonical, poll.domains, outlet.scheme) or canonical
         link: DiscoveredLink = response.meta.get("link") or DiscoveredLink(url=canonical)
         poll.result.articles += 1
         article = Article(
@@ -568,7 +583,7 @@ class NewsSpider(scrapy.Spider):
         up and no mirror is tried: the same file is as large there.
         """
         kind = request.meta.get("listing") or ("article" if "canonical" in request.meta else "page")
-        host = outlet_host(request.url, poll.outlet.domains)
+        host = outlet_host(request.url, poll.domains)
         if host is not None:
             poll.domain_answered(host)
         poll.count_error(f"{kind}_too_large")
@@ -603,7 +618,7 @@ def _newest_first(entry: tuple[str, DiscoveredLink]) -> tuple[bool, float]:
 
 def _on_outlet(location: str, poll: OutletPoll) -> bool:
     """A path, or an absolute URL on one of the outlet's domains (the same file on each)."""
-    return location.startswith("/") or outlet_host(location, poll.outlet.domains) is not None
+    return location.startswith("/") or outlet_host(location, poll.domains) is not None
 
 
 def _path_of(url: str) -> str:

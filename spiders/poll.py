@@ -10,15 +10,33 @@ import logging
 import time
 from datetime import UTC, datetime, timedelta
 
-from newswatch.alerts.notices import Notices, outlet_dark, outlet_recovered
+from newswatch.alerts.notices import Notices, mirror_found, outlet_dark, outlet_recovered
 from newswatch.config import Outlet
 from newswatch.health import OutletStatus
+from newswatch.mirrors import ArticleSample, DiscoveredMirror
 from newswatch.spiders.context import OutletResult
+from newswatch.spiders.mirrors import Candidate, brand_of
+from newswatch.spiders.verification import Check, verdict
 from newswatch.store import Store
 
-__all__ = ["OutletPoll"]
+__all__ = [
+    "MAX_CANDIDATES",
+    "MAX_REMEMBERED",
+    "MAX_VERIFIED_PER_POLL",
+    "REVERIFY_AFTER",
+    "OutletPoll",
+]
 
 logger = logging.getLogger("newswatch.crawl")
+
+# A page full of links to other sites must not turn one poll into a crawl of the web: so many
+# candidates of each kind wait per outlet, and so many are verified at a poll's end.
+MAX_CANDIDATES = 20
+MAX_VERIFIED_PER_POLL = 3
+# Verdicts kept per outlet: beyond that the oldest rejected are forgotten (asked again if
+# announced again), so months of pages mentioning other sites do not grow the status for ever.
+MAX_REMEMBERED = 200
+REVERIFY_AFTER = timedelta(days=1)
 
 
 class OutletPoll:
@@ -38,7 +56,11 @@ class OutletPoll:
         self.cooldown = cooldown
         self.started = datetime.now(UTC)
         self._clock_start = time.monotonic()
-        self.order = status.domain_order(outlet.domains, self.started)
+        # The configured domains, then (with discover_mirrors: auto) the verified mirrors the
+        # outlet announced: every one of them is the outlet, for links, redirects and identity.
+        adopted = status.adopted_mirrors() if outlet.discover_mirrors == "auto" else []
+        self.domains = [*outlet.domains, *(d for d in adopted if d not in outlet.domains)]
+        self.order = status.domain_order(self.domains, self.started)
         self.live_domain = self.order[0]
         self.answered: set[str] = set()
         self.failed: dict[str, str] = {}
@@ -59,6 +81,68 @@ class OutletPoll:
         self.not_modified = 0
         self.finished = False
         self.result = OutletResult(name)
+        self.candidates: dict[str, Candidate] = {}  # announced in this poll, not known before
+        self.samples: list[ArticleSample] = []  # recent articles read in this poll
+        self.checks: dict[str, list[Check]] = {}  # candidates verified in this poll
+        # Looks for mirrors the outlet announces (a dry run, which records nothing, does not).
+        self.discovers = outlet.discover_mirrors != "off"
+        self.verification_started = False
+        self.expected_checks: dict[str, int] = {}  # candidate -> requests it was sent
+        self.examined = 0  # articles looked at for announcements
+        self.brand = brand_of(outlet.domains[0])  # "presstv" of www.presstv.ir
+        # Candidates waiting for a verdict, strong and weak (``is_strong``): each kind is capped
+        # so that pages naming many other sites neither grow the status nor crowd a real mirror.
+        self._waiting = {True: 0, False: 0}
+        for mirror in status.mirrors.values():
+            if mirror.state == "candidate":
+                self._waiting[self.is_strong(mirror.host, mirror.announced_as)] += 1
+
+    def is_strong(self, host: str, announced_as: str) -> bool:
+        """Announced as an address (a redirect, a list, a link or link relation), or a host
+        name in the text that bears the outlet's own name: verified before mere mentions."""
+        return announced_as != "text" or bool(self.brand and self.brand in host)
+
+    def note_candidate(self, candidate: Candidate) -> None:
+        """Remember a host the outlet announced, unless it is the outlet's or already known."""
+        host = candidate.host
+        if (
+            not self.discovers
+            or host in self.domains
+            or host in self.status.mirrors
+            or host in self.candidates
+        ):
+            return
+        strong = self.is_strong(host, candidate.announced_as)
+        if self._waiting[strong] >= MAX_CANDIDATES:
+            return
+        self._waiting[strong] += 1
+        self.candidates[host] = candidate
+
+    def to_verify(self) -> list[str]:
+        """Hosts to verify at the end of this poll: those just announced first, then those
+        still waiting for an answer, then verified mirrors not checked for ``REVERIFY_AFTER``
+        (a lapsed domain gets bought by someone else: it must not stay trusted for ever)."""
+        mirrors = self.status.mirrors
+        waiting = [h for h, m in mirrors.items() if m.state == "candidate"]
+        stale = self.started - REVERIFY_AFTER
+        due = [
+            h
+            for h, m in mirrors.items()
+            if m.state == "verified" and (m.checked is None or m.checked < stale)
+        ]
+        new = list(self.candidates)
+        weak = {h for h, c in self.candidates.items() if not self.is_strong(h, c.announced_as)}
+        weak |= {h for h in waiting if not self.is_strong(h, mirrors[h].announced_as)}
+        queue = [*new, *(h for h in waiting if h not in self.candidates), *due]
+        queue.sort(key=lambda host: host in weak)  # stable: strong first, in the same order
+        return queue[:MAX_VERIFIED_PER_POLL]
+
+    def known_samples(self) -> list[ArticleSample]:
+        paths = {sample.path for sample in self.samples}
+        return [*self.samples, *(s for s in self.status.samples if s.path not in paths)]
+
+    def record_check(self, host: str, check: Check) -> None:
+        self.checks.setdefault(host, []).append(check)
 
     def domains_in_order(self) -> list[str]:
         """The live domain first, then the rest in order, those failed in this poll last."""
@@ -146,6 +230,7 @@ class OutletPoll:
                 notices.send(outlet_dark(self.name, self.outlet.domains, status))
             elif notices is not None and self.went == "recovered" and dark_since is not None:
                 notices.send(outlet_recovered(self.name, dark_since, self.result.live_domain))
+        self._fold_mirrors(notices)
         errors = ", ".join(f"{kind}: {n}" for kind, n in sorted(self.result.errors.items()))
         failed = {d: why for d, why in self.failed.items() if d not in self.answered}
         fields = {  # for JSON lines and Sentry: the numbers of the line, as fields
@@ -202,6 +287,62 @@ class OutletPoll:
             )
         store.save_outlet_status(self.name, status.to_json())  # after the line: it may fail
         store.record_poll(self.name, self.started.timestamp(), self.outcome)
+
+    def _fold_mirrors(self, notices: Notices | None) -> None:
+        """Remember the candidates and samples of this poll and the verdicts it reached; a
+        mirror verified now is told (once: the notice's id is the outlet and the host)."""
+        status = self.status
+        status.add_samples(self.samples)
+        now = datetime.now(UTC)
+        for host, candidate in self.candidates.items():
+            status.mirrors.setdefault(
+                host,
+                DiscoveredMirror(host, candidate.announced_as, candidate.announced_at, now),
+            )
+        for host, checks in self.checks.items():
+            mirror = status.mirrors[host]
+            before = mirror.state
+            complete = len(checks) >= self.expected_checks.get(host, 0)  # or the poll ended
+            state, mirror.verdict = verdict(checks, mirror.attempts, complete)
+            mirror.checked = now
+            if before == "verified" and state == "candidate":
+                state = "verified"  # no answer now: blocked for a while, not proven wrong
+                mirror.verdict = f"still trusted: {mirror.verdict}"
+            mirror.attempts = mirror.attempts + 1 if state == "candidate" else 0
+            mirror.state = state
+            if state != before:
+                self._tell(mirror, before, notices)
+        rejected = sorted(
+            (m for m in status.mirrors.values() if m.state == "rejected"), key=lambda m: m.found
+        )
+        for mirror in rejected[: max(0, len(status.mirrors) - MAX_REMEMBERED)]:
+            del status.mirrors[mirror.host]
+
+    def _tell(self, mirror: DiscoveredMirror, before: str, notices: Notices | None) -> None:
+        """A change of verdict, logged; a mirror found is also a notice."""
+        fields = {"outlet": self.name, "mirror": mirror.host, "state": mirror.state}
+        if mirror.state == "rejected" and before == "verified":
+            logger.warning(
+                "%s: %s no longer serves the outlet's articles and is no longer trusted: %s",
+                self.name,
+                mirror.host,
+                mirror.verdict,
+                extra=fields,
+            )
+        elif mirror.state == "rejected":
+            logger.info(
+                "%s: %s is not a mirror: %s (%s)",
+                self.name,
+                mirror.host,
+                mirror.verdict,
+                mirror.where,
+                extra=fields,
+            )
+        elif mirror.state == "verified":
+            notice = mirror_found(self.name, mirror, self.outlet.discover_mirrors)
+            logger.warning("%s", notice["notice"]["text"], extra=fields)
+            if notices is not None:
+                notices.send(notice)
 
     @property
     def outcome(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -118,15 +119,27 @@ def newswatch_command() -> list[str]:
 
 
 def run_newswatch(
-    *args: str, cwd: Path, web: MultiHostServer | None = None, timeout: float = 120
+    *args: str,
+    cwd: Path,
+    web: MultiHostServer | None = None,
+    timeout: float = 120,
+    dns: dict[str, str] | None = None,
 ) -> Result:
+    """``dns``: run under ``tests.support.fake_dns``, these names resolving to these addresses
+    and no other name resolving at all."""
     env = dict(os.environ)
+    command = newswatch_command()
+    if dns is not None:
+        command = [sys.executable, "-m", "tests.support.fake_dns"]
+        env["NEWSWATCH_TEST_DNS"] = json.dumps(dns)
+        root = str(Path(__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
     if web is not None:
         env.update(web.proxy_env())
     # loopback services (SMTP, webhooks) are reached directly, never through the proxy
     env["no_proxy"] = env["NO_PROXY"] = "127.0.0.1,localhost"
     done = subprocess.run(
-        [*newswatch_command(), *args],
+        [*command, *args],
         cwd=cwd,
         env=env,
         capture_output=True,

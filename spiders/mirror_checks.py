@@ -1,0 +1,211 @@
+"""The news spider's part in finding mirrors: collect what a poll announces, verify it at the end.
+
+While a poll crawls, every HTML page it reads on the outlet is looked at for announced
+addresses (``newswatch.spiders.mirrors``), the outlet's published mirror lists are read, and a
+few of its articles are kept as samples (path and content fingerprint). When the poll's last
+answer is in, before it ends, the candidates are verified (``newswatch.spiders.verification``):
+their names resolved off the reactor thread, then the samples' paths asked of them. The poll
+ends after the last of those answers, and ``OutletPoll.finish`` stores the verdicts.
+
+Verifying at the end of the poll that found a candidate, rather than in a later one, is what
+lets the very next poll fail over to it when every configured domain goes dark meanwhile.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import scrapy
+from scrapy.http import HtmlResponse, Response
+from twisted.internet import threads
+from twisted.python.failure import Failure
+
+from newswatch.identity import outlet_host, same_path_on
+from newswatch.mirrors import MAX_SAMPLES, ArticleSample
+from newswatch.spiders.mirrors import Candidate, announced_hosts, hosts_in_list
+from newswatch.spiders.verification import (
+    NEEDED,
+    Check,
+    addresses_problem,
+    compare,
+    page_fingerprint,
+)
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+
+    from newswatch.spiders.context import CrawlContext
+    from newswatch.spiders.poll import OutletPoll
+
+__all__ = ["MAX_EXAMINED", "MirrorChecks"]
+
+logger = logging.getLogger("newswatch.crawl")
+
+# Articles of one poll looked at for announcements, parsed on the crawler's thread: a footer or
+# a banner is on every page, so a few per poll find it without slowing a crawl of thousands.
+MAX_EXAMINED = 5
+
+
+class MirrorChecks:
+    """Mixed into ``NewsSpider``: what it does for ``discover_mirrors``."""
+
+    if TYPE_CHECKING:
+        context: CrawlContext
+        crawler: Crawler
+        polls: dict[str, OutletPoll]
+        _resolving: int
+
+        def _track(self, poll: OutletPoll, request: scrapy.Request) -> scrapy.Request: ...
+        def _done(self, poll: OutletPoll) -> None: ...
+        def end_poll(self, poll: OutletPoll, cut_short: str | None = None) -> None: ...
+        def poll_for(self, request: scrapy.Request) -> OutletPoll | None: ...
+
+    def _announced(self, poll: OutletPoll, response: Response, article: bool = False) -> None:
+        """Note the addresses a page of the outlet announces (not in a dry run: it records
+        nothing); of its articles, only the first few of each poll are looked at."""
+        if not poll.discovers or not isinstance(response, HtmlResponse):
+            return
+        if article:
+            if poll.examined >= MAX_EXAMINED:
+                return
+            poll.examined += 1
+        for candidate in announced_hosts(response.selector, response.url, poll.domains):
+            poll.note_candidate(candidate)
+
+    def _sample(self, poll: OutletPoll, response: HtmlResponse) -> None:
+        """Keep a few articles read on a configured domain: what candidates must serve too."""
+        if (
+            not poll.discovers
+            or len(poll.samples) >= MAX_SAMPLES
+            or outlet_host(response.url, poll.outlet.domains) is None
+        ):
+            return
+        found = page_fingerprint(response.selector)
+        if found is not None:
+            parts = urlsplit(response.url)
+            path = parts.path + (f"?{parts.query}" if parts.query else "")
+            poll.samples.append(ArticleSample(path, found))
+
+    def parse_mirror_list(self, response: Response) -> Iterator[Any]:
+        poll = self.poll_for(response.request) if response.request else None
+        if poll is None:
+            return
+        try:
+            poll.result.pages += 1
+            if response.status == 304:
+                return
+            resource = response.meta.get("resource")
+            if resource:
+                etag = response.headers.get(b"ETag")
+                modified = response.headers.get(b"Last-Modified")
+                self.context.store.save_validators(
+                    resource,
+                    etag.decode("latin-1") if etag else None,
+                    modified.decode("latin-1") if modified else None,
+                )
+            hosts = hosts_in_list(response.body)
+            if not hosts:
+                poll.count_error("mirror_list_unreadable")
+                logger.warning("%s: %s lists no domain", poll.name, response.url)
+            for host in hosts:
+                poll.note_candidate(Candidate(host, "mirror list", response.url))
+            yield from ()
+        finally:
+            self._done(poll)
+
+    def _verify_mirrors(self, poll: OutletPoll) -> bool:
+        """Start verifying the poll's candidates; False when there is nothing to verify (the
+        poll ends now), True when it ends after the verification's last answer."""
+        if poll.verification_started or not poll.discovers:
+            return False
+        poll.verification_started = True
+        hosts = poll.to_verify()
+        samples = poll.known_samples()[:MAX_SAMPLES]
+        if not hosts or len(samples) < NEEDED:
+            return False
+        poll.outstanding += 1  # until the names are resolved
+        self._resolving += 1
+        resolver = self.context.resolver
+        resolving = threads.deferToThread(lambda: {host: resolver(host) for host in hosts})
+        resolving.addBoth(self._resolved)
+        resolving.addCallbacks(
+            self._ask_candidates,
+            self._not_resolved,
+            callbackArgs=(poll, samples),
+            errbackArgs=(poll,),
+        )
+        return True
+
+    def _resolved(self, outcome: Any) -> Any:
+        self._resolving -= 1
+        return outcome
+
+    def _not_resolved(self, failure: Failure, poll: OutletPoll) -> None:
+        logger.warning("%s: candidate mirrors not resolved: %s", poll.name, failure.value)
+        self._done(poll)
+
+    def _ask_candidates(
+        self, addresses: dict[str, list[str]], poll: OutletPoll, samples: list[ArticleSample]
+    ) -> None:
+        """Reject the candidates resolving where no outlet lives; ask the others for the
+        samples' paths, on the outlet's scheme, without following redirects."""
+        if poll.key not in self.polls:
+            return  # the poll ended meanwhile (its deadline): the next one tries again
+        try:
+            for host, found in addresses.items():
+                problem = addresses_problem(found) if found else None
+                if problem or not found:
+                    check = Check("", answer=problem) if problem else Check("", error="no address")
+                    poll.record_check(host, check)
+                    continue
+                poll.expected_checks[host] = len(samples)
+                for sample in samples:
+                    url = same_path_on(f"http://x{sample.path}", host, poll.outlet.scheme)
+                    request = scrapy.Request(
+                        url,
+                        callback=self.parse_verification,
+                        errback=self.on_verification_error,
+                        dont_filter=True,
+                        meta={
+                            "poll": poll.key,
+                            "mirror_check": (host, sample),
+                            "allow_offsite": True,
+                            "dont_redirect": True,
+                            "handle_httpstatus_all": True,
+                        },
+                    )
+                    self.crawler.engine.crawl(self._track(poll, request))
+        finally:
+            self._done(poll)
+
+    def parse_verification(self, response: Response) -> Iterator[Any]:
+        poll = self.poll_for(response.request) if response.request else None
+        if poll is None:
+            return
+        try:
+            host, sample = response.meta["mirror_check"]
+            if response.status != 200:
+                poll.record_check(host, Check(sample.path, 0.0, answer=f"HTTP {response.status}"))
+            elif not isinstance(response, HtmlResponse):
+                poll.record_check(host, Check(sample.path, 0.0, answer="not HTML"))
+            else:
+                served = page_fingerprint(response.selector)
+                poll.record_check(host, compare(sample.path, sample.fingerprint, served))
+            yield from ()
+        finally:
+            self._done(poll)
+
+    def on_verification_error(self, failure: Failure) -> None:
+        request: scrapy.Request | None = getattr(failure, "request", None)
+        poll = self.poll_for(request) if request is not None else None
+        if poll is None or request is None:
+            return
+        try:
+            host, sample = request.meta["mirror_check"]
+            error = " ".join((failure.getErrorMessage() or "").split())[:200]
+            poll.record_check(host, Check(sample.path, error=error or "no answer"))
+        finally:
+            self._done(poll)

@@ -1,0 +1,165 @@
+"""Candidate mirrors: the host names an outlet points its readers to as another address of itself.
+
+Blocked outlets announce their next address the way a reader would find it: written in a
+footer or a banner ("can also be accessed at the following alternate addresses:
+www.presstv.co.uk", with or without a scheme, in any language), as a link whose text is the
+address or whose sentence announces it, as ``rel=alternate`` / canonical / ``og:url`` links, or
+in a published list. Everything found here is only a *candidate*: an article's text that merely
+mentions another site yields one too, which is why nothing is trusted before
+``newswatch.spiders.verification`` has seen the candidate serve the outlet's own articles.
+
+Host names are recognised by their public suffix (tldextract's bundled list, never fetched), so
+"index.html" or "e.g." are not taken for addresses.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
+
+import tldextract
+from parsel import Selector
+
+__all__ = [
+    "Candidate",
+    "announced_hosts",
+    "brand_of",
+    "host_of",
+    "hosts_in_list",
+    "is_host_name",
+]
+
+# Offline: the suffix list that ships with tldextract, never one downloaded at run time.
+_SUFFIXES = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+
+# A host name, with or without a scheme; not the domain of an e-mail address (after "@").
+_HOST_IN_TEXT = re.compile(
+    r"(?<![@\w.-])(?:https?://)?((?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{1,62})"
+    r"(?![\w-]|\.[a-z0-9])",
+    re.IGNORECASE,
+)
+
+# Words of a sentence announcing another address, in the languages of the outlets that publish
+# mirrors most; a link with none of them counts only when its text is an address itself.
+_ANNOUNCING = re.compile(
+    r"mirror|alternat|also be accessed|also available|new address|new domain|"
+    r"зеркал|альтернатив|новый адрес|آدرس|نشانی|جایگزین|بديل|رابط|عنوان الموقع|镜像|备用|网址",
+    re.IGNORECASE,
+)
+
+_SENTENCE = 400  # characters: longer "surrounding text" is a section, not a sentence
+_TEXT = "//body//text()[not(ancestor::script) and not(ancestor::style) and not(ancestor::noscript)]"
+_RELATIONS = (
+    (
+        "rel=alternate",
+        "//link[contains(concat(' ', normalize-space(@rel), ' '), ' alternate ')]"
+        "[not(contains(@type, 'rss')) and not(contains(@type, 'atom'))]/@href",
+    ),
+    ("rel=canonical", "//link[@rel='canonical']/@href"),
+    ("og:url", "//meta[@property='og:url']/@content"),
+)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    host: str
+    announced_as: str  # text, link, rel=alternate, rel=canonical, og:url, redirect, mirror list
+    announced_at: str  # the URL of what named it
+
+
+def is_host_name(text: str) -> bool:
+    """A syntactically valid host name under a known public suffix (and not an IP address)."""
+    parts = _SUFFIXES(text)
+    return bool(parts.suffix and parts.domain) and _HOST_IN_TEXT.fullmatch(text) is not None
+
+
+def brand_of(host: str) -> str:
+    """The registered name of a host without its suffix ("presstv" of www.presstv.co.uk); under
+    a suffix the list does not know (a private or test domain), the label before the last."""
+    parts = _SUFFIXES(host)
+    if parts.suffix:
+        return str(parts.domain)
+    labels = host.split(".")
+    return labels[-2] if len(labels) >= 2 else ""
+
+
+def host_of(url_or_host: str) -> str | None:
+    """The host name a URL or bare host name points to, lower-cased; None when it is none."""
+    text = url_or_host.strip()
+    if "://" in text:
+        try:
+            text = urlsplit(text).hostname or ""
+        except ValueError:
+            return None
+    host = text.split("/", 1)[0].rstrip(".").lower()
+    return host if is_host_name(host) else None
+
+
+def announced_hosts(html: str | Selector, url: str, known: Iterable[str]) -> list[Candidate]:
+    """The candidates a page announces: other hosts in its text, links and link relations.
+
+    ``known``: the outlet's own host names, which are never candidates.
+    """
+    page = html if isinstance(html, Selector) else Selector(text=html)
+    own = {host.lower() for host in known}
+    found: dict[str, Candidate] = {}
+
+    def add(host: str | None, kind: str) -> None:
+        if host and host not in own and host not in found:
+            found[host] = Candidate(host, kind, url)
+
+    for kind, query in _RELATIONS:
+        for target in page.xpath(query).getall():
+            add(host_of(urljoin(url, target.strip())), kind)
+    for link in page.xpath("//body//a[@href]"):
+        href = urljoin(url, link.attrib.get("href", "").strip())
+        if not href.startswith(("http://", "https://")):
+            continue
+        text = " ".join(" ".join(link.xpath(".//text()").getall()).split())
+        sentence = " ".join(" ".join(link.xpath("..//text()").getall()).split())
+        if len(sentence) > _SENTENCE:  # the link sits in a whole page section, not a sentence
+            sentence = text
+        if host_of(text) or _ANNOUNCING.search(sentence):
+            add(host_of(href), "link")
+    for text in page.xpath(_TEXT).getall():
+        for host in _hosts_in_text(text):
+            add(host, "text")
+    return list(found.values())
+
+
+def hosts_in_list(body: bytes, content_type: str | None = None) -> list[str]:
+    """The host names of a published mirror list: JSON (every string in it that is a host name
+    or a URL) or plain text (one per line, or separated by spaces or commas)."""
+    text = body.decode("utf-8", "replace")
+    strings: Iterable[str]
+    try:
+        strings = list(_json_strings(json.loads(text)))
+    except ValueError:
+        strings = re.split(r"[\s,;]+", text)
+    hosts: list[str] = []
+    for string in strings:
+        host = host_of(string)
+        if host and host not in hosts:
+            hosts.append(host)
+    return hosts
+
+
+def _hosts_in_text(text: str) -> Iterator[str]:
+    for match in _HOST_IN_TEXT.finditer(text):
+        host = match.group(1).rstrip(".").lower()
+        if is_host_name(host):
+            yield host
+
+
+def _json_strings(value: object) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _json_strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _json_strings(item)
