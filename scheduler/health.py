@@ -103,6 +103,27 @@ class Metrics:
             registry=r,
         )
 
+        # Several processes on one Redis: each is scraped on its own address, and these say which
+        # process did what (the `worker` label is its name, host:pid, as `status` lists it).
+        self.worker_polls = Counter(
+            "newswatch_worker_polls",
+            "Polls this process did (of the shared queue, on a Redis store)",
+            ["worker"],
+            registry=r,
+        )
+        self.schedule_holder = Gauge(
+            "newswatch_schedule_holder",
+            "1 while this process holds the schedule (issues the outlets' ticks)",
+            ["worker"],
+            registry=r,
+        )
+        self.poll_queue = Gauge(
+            "newswatch_poll_queue", "Polls waiting in the shared queue or in flight", registry=r
+        )
+        self.workers = Gauge(
+            "newswatch_workers", "Processes heard from within workers.lease", registry=r
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 

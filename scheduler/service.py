@@ -11,6 +11,11 @@ within the grace period, then exit 0. SIGHUP reloads the config: a broken one is
 error and the running one stays. Everything that must survive a restart (outbox, digests, live
 domains, what was seen, which outlets are dark) lives in the store.
 
+Who ticks: alone on the embedded store (one process only, ``newswatch.store.single``), this
+process; on Redis, whichever process holds the schedule's lease, and every process takes the
+queued polls (:mod:`newswatch.scheduler.workers`). The ticks themselves are
+:mod:`newswatch.scheduler.ticks`.
+
 Health (``/livez``, ``/healthz``, metrics) is kept by :mod:`newswatch.scheduler.health` and the systemd
 watchdog by :mod:`newswatch.scheduler.watchdog`; this module only tells them what happened.
 """
@@ -40,10 +45,12 @@ from newswatch.redact import protect_logs
 from newswatch.scheduler.health import HealthServer, Metrics, ServiceHealth
 from newswatch.scheduler.loading import load_checked_config
 from newswatch.scheduler.page import PageApp
+from newswatch.scheduler.ticks import Ticks
 from newswatch.scheduler.watchdog import Watchdog
 from newswatch.spiders.context import CrawlContext
 from newswatch.spiders.poll import OutletPoll
-from newswatch.store import open_store
+from newswatch.store import DEFAULT_STATE_DIR, open_store
+from newswatch.store.single import hold_single_process
 
 __all__ = ["Service"]
 
@@ -81,6 +88,7 @@ class Service:
         self._swap_lock = threading.Lock()  # held a moment: hands a reloaded worker over
         self._next_worker: DeliveryWorker | None = None
         self._health_lock = threading.Lock()
+        self.shared: Any = None  # SharedWork on a Redis store
 
     @property
     def config(self) -> Config:
@@ -101,6 +109,7 @@ class Service:
 
         self.reactor = reactor
         config = self.config
+        single = None if config.store else hold_single_process(DEFAULT_STATE_DIR)
         self.store = open_store(config.store, config.retention)
         self.health_store = open_store(config.store, config.retention)
         self.outlet_health.load(
@@ -122,6 +131,13 @@ class Service:
                 "misfire_grace_time": MISFIRE_GRACE,
             },
         )
+        self.ticks = Ticks(self.scheduler, self._tick)
+        if config.store:
+            from newswatch.scheduler.workers import SharedWork
+
+            self.shared = SharedWork.for_service(
+                config, self.consumer, reactor, self._start_poll, self._lease_changed, self.metrics
+            )
         from scrapy import signals
 
         self.crawler.signals.connect(self._engine_ready, signal=signals.spider_opened)
@@ -154,42 +170,33 @@ class Service:
         self.health.stop()
         for store in (self.store, self.health_store, self.page_store, self._current_worker().store):
             store.close()
+        if single is not None:
+            single.close()
         logger.info("newswatch service stopped")
         return self.exit_code
 
     def _engine_ready(self, spider: Any) -> None:
         self.spider = spider
-        self._schedule(self.config)
+        self._schedule_jobs()
+        if self.shared is None:  # alone: this process holds its own schedule
+            self.ticks.schedule(self.config)
+            self.metrics.schedule_holder.labels(self.consumer).set(1)
+        else:
+            self.shared.start()  # ticks are added when this process holds the schedule
         self.scheduler.start()
         self.watchdog.start()
 
-    def _schedule(self, config: Config) -> None:
-        from apscheduler.triggers.cron import CronTrigger
+    def _lease_changed(self, held: bool) -> None:
+        if held and not self.stopping:
+            self.ticks.schedule(self.config)
+        else:
+            self.ticks.clear()
+
+    def _schedule_jobs(self) -> None:
+        """The jobs every process runs, whoever ticks: housekeeping and delivery."""
         from apscheduler.triggers.interval import IntervalTrigger
 
         now = datetime.now(UTC)
-        for name, outlet in config.outlets.items():
-            seconds = outlet.interval.total_seconds()
-            jitter = int(min(60, seconds / 10)) or None
-            trigger: Any
-            if outlet.cron:
-                trigger = CronTrigger.from_crontab(outlet.cron, timezone=UTC)
-                trigger.jitter = jitter
-            else:
-                trigger = IntervalTrigger(seconds=seconds, jitter=jitter, timezone=UTC)
-            self.scheduler.add_job(
-                self._tick,
-                trigger,
-                args=[name],
-                id=f"poll:{name}",
-                name=f"poll {name}",
-                replace_existing=True,
-                # interval outlets are polled at once; cron ones at their first firing (None
-                # here would add the job paused)
-                next_run_time=self._first_run(
-                    f"poll:{name}", trigger.get_next_fire_time(None, now) if outlet.cron else now
-                ),
-            )
         self.scheduler.add_job(
             lambda: self.reactor.callFromThread(self._forget_robots),
             IntervalTrigger(seconds=ROBOTS_REFRESH, timezone=UTC),
@@ -206,34 +213,36 @@ class Service:
             next_run_time=now,
         )
 
-    def _first_run(self, job_id: str, default: datetime | None) -> datetime | None:
-        """A reload keeps each known outlet's next tick; only new outlets are polled at once."""
-        job = self.scheduler.get_job(job_id)
-        return job.next_run_time if job is not None else default
-
     # --- polls (tick in a pool thread, poll in the reactor thread) -------------------------------
 
     def _tick(self, name: str) -> None:
-        self.reactor.callFromThread(self._start_poll, name)
+        if self.shared is not None:  # queued for whichever process has room
+            self.shared.tick(name)
+        else:
+            self.reactor.callFromThread(self._start_poll, name)
 
-    def _start_poll(self, name: str) -> None:
+    def _start_poll(self, name: str) -> OutletPoll | None:
         if self.stopping or name not in self.config.outlets:
-            return
+            return None
         if name in self.in_flight:  # a poll ends by crawl.poll_timeout at the latest
             logger.debug("%s: previous poll still running; tick skipped", name)
-            return
+            return None
         try:
             poll = self.spider.poll(name)
         except Exception:
             logger.exception("%s: could not start a poll", name, extra={"outlet": name})
-            return
+            return None
         self.in_flight[name] = (poll, time.monotonic())
+        return poll
 
     def _poll_finished(self, poll: OutletPoll) -> None:
         current = self.in_flight.get(poll.name)
         if current is not None and current[0] is poll:
             del self.in_flight[poll.name]
         self.outlet_health.poll_finished(poll.name, poll.outlet.domains, poll.status, poll.result)
+        self.metrics.worker_polls.labels(self.consumer).inc()
+        if self.shared is not None:
+            self.shared.finished(poll)
 
     def _forget_robots(self) -> None:
         """The engine lives for months; outlets change their robots.txt more often than that."""
@@ -297,6 +306,8 @@ class Service:
         )
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        if self.shared is not None:  # takes no more polls; the schedule goes to another process
+            self.shared.stop()
         deadline = time.monotonic() + GRACE
         self._wait_for_in_flight(deadline)
 
@@ -321,6 +332,8 @@ class Service:
             self.crawler.stop()
 
     def _crawler_stopped(self, result: Any) -> None:
+        if self.shared is not None:
+            self.shared.close()
         if self.reactor.running:
             self.reactor.stop()
 
@@ -368,10 +381,10 @@ class Service:
         self.context = CrawlContext.for_config(config, self.store, intake=intake)
         self.spider.reconfigure(self.context)
         self._forget_robots()  # a reload is also the operator's way to say "look again"
-        for job in self.scheduler.get_jobs():
-            if job.id.startswith("poll:") and job.id.removeprefix("poll:") not in config.outlets:
-                job.remove()
-        self._schedule(config)
+        if self.shared is not None:
+            self.shared.reconfigure(config)
+        if self.shared is None or self.shared.holding:
+            self.ticks.schedule(config)
         logger.info(
             "config reloaded: %d outlets, %d watches, %d channels",
             len(config.outlets),
@@ -382,9 +395,8 @@ class Service:
     # --- health (read by the health server's and the watchdog's threads) -------------------------
 
     def next_poll(self, outlet: str) -> datetime | None:
-        """When the outlet's next tick is due (read from the health server's threads)."""
-        job = self.scheduler.get_job(f"poll:{outlet}") if self.scheduler.running else None
-        return job.next_run_time if job is not None else None
+        """When the outlet's next tick is due here (None in a process not holding the schedule)."""
+        return self.ticks.next_poll(outlet) if getattr(self, "ticks", None) else None
 
     def live(self) -> tuple[bool, dict[str, Any]]:
         def ping() -> None:
@@ -396,4 +408,7 @@ class Service:
 
     def ready(self) -> tuple[bool, dict[str, Any]]:
         next_polls = {name: self.next_poll(name) for name in self.config.outlets}
-        return self.outlet_health.ready(self.live(), next_polls)
+        ok, report = self.outlet_health.ready(self.live(), next_polls)
+        if self.shared is not None:
+            report.update(self.shared.report())
+        return ok, report
