@@ -145,6 +145,11 @@ class ServiceHealth:
         for name, status in statuses.items():
             self._note(name, status)
 
+    def refresh(self, read: Callable[[str], dict[str, Any] | None]) -> None:
+        """Read each outlet's status as the store has it: with several processes on one Redis,
+        the polls the others did count for this one's /healthz and metrics too."""
+        self.load({name: OutletStatus.from_json(read(name)) for name in self.config.outlets})
+
     def poll_finished(
         self, name: str, domains: list[str], status: OutletStatus, result: Any
     ) -> None:

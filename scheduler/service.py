@@ -35,13 +35,13 @@ from typing import Any
 from twisted.internet import threads
 from twisted.internet.defer import Deferred
 
-from newswatch.alerts.delivery import ChannelSender, DeliveryWorker
+from newswatch.alerts.delivery import DeliveryWorker
 from newswatch.alerts.intake import AlertIntake
-from newswatch.alerts.render import Renderer
 from newswatch.config import Config, LoadedConfig
 from newswatch.errors import NewswatchError
 from newswatch.health import OutletStatus
 from newswatch.redact import protect_logs
+from newswatch.scheduler.delivering import DeliveryRuns
 from newswatch.scheduler.health import HealthServer, Metrics, ServiceHealth
 from newswatch.scheduler.loading import load_checked_config
 from newswatch.scheduler.page import PageApp
@@ -59,6 +59,7 @@ logger = logging.getLogger("newswatch.service")
 GRACE = 30.0  # seconds in-flight polls and deliveries get to finish on SIGTERM
 DELIVERY_EVERY = 5.0  # seconds between delivery runs
 MISFIRE_GRACE = 60  # seconds a late tick may still run (after a pause or a busy moment)
+HEALTH_REFRESH = 15.0  # seconds: on Redis, other processes' polls reach /healthz this often
 ROBOTS_REFRESH = 24 * 3600.0  # Scrapy keeps each robots.txt for the engine's life: re-read daily
 
 
@@ -84,9 +85,6 @@ class Service:
         self.exit_code = 0
         self.stopping = False
         self.in_flight: dict[str, tuple[OutletPoll, float]] = {}  # outlet -> (poll, started)
-        self._delivery_lock = threading.Lock()  # held by a delivery run, in a pool thread
-        self._swap_lock = threading.Lock()  # held a moment: hands a reloaded worker over
-        self._next_worker: DeliveryWorker | None = None
         self._health_lock = threading.Lock()
         self.shared: Any = None  # SharedWork on a Redis store
 
@@ -118,7 +116,7 @@ class Service:
                 for name in config.outlets
             }
         )
-        self.worker = self._make_worker(config)
+        self.delivery = DeliveryRuns(config, self.consumer, self.metrics)
         self.context = CrawlContext.for_config(config, self.store)
         runner = CrawlerRunner(scrapy_settings(config.crawl))
         self.crawler = runner.create_crawler(NewsSpider)
@@ -168,7 +166,12 @@ class Service:
         self.reactor.run(installSignalHandlers=False)
         self.watchdog.stop()
         self.health.stop()
-        for store in (self.store, self.health_store, self.page_store, self._current_worker().store):
+        for store in (
+            self.store,
+            self.health_store,
+            self.page_store,
+            self.delivery.current().store,
+        ):
             store.close()
         if single is not None:
             single.close()
@@ -205,13 +208,28 @@ class Service:
             replace_existing=True,
         )
         self.scheduler.add_job(
-            self._deliver,
+            self.delivery.run,
             IntervalTrigger(seconds=DELIVERY_EVERY, timezone=UTC),
             id="deliver",
             name="deliver",
             replace_existing=True,
             next_run_time=now,
         )
+        if self.shared is not None:
+            self.scheduler.add_job(
+                self._refresh_health,
+                IntervalTrigger(seconds=HEALTH_REFRESH, timezone=UTC),
+                id="outlet-health",
+                name="read the outlets' health",
+                replace_existing=True,
+            )
+
+    def _refresh_health(self) -> None:
+        with self._health_lock:  # the health store's connection is shared with /livez
+            try:
+                self.outlet_health.refresh(self.health_store.outlet_status)
+            except NewswatchError as exc:
+                logger.warning("could not read the outlets' health from the store: %s", exc)
 
     # --- polls (tick in a pool thread, poll in the reactor thread) -------------------------------
 
@@ -256,39 +274,6 @@ class Service:
                 middleware._parsers.clear()
                 logger.info("robots.txt of every domain will be read again")
 
-    # --- delivery (pool thread, own store connection) --------------------------------------------
-
-    def _make_worker(self, config: Config) -> DeliveryWorker:
-        store = open_store(config.store, config.retention)
-        sender = ChannelSender(config, Renderer.for_config(config))
-        return DeliveryWorker(store, sender, self.consumer)
-
-    def _deliver(self) -> None:
-        with self._delivery_lock:
-            worker = self._current_worker()
-            try:
-                report = worker.run_once()
-            except NewswatchError as exc:
-                logger.error("delivery run failed: %s", exc)
-                return
-            except Exception:
-                logger.exception("delivery run failed")
-                return
-            for (channel, result), count in report.outcomes.items():
-                self.metrics.deliveries.labels(channel, result).inc(count)
-            for channel in worker.config.channels:
-                self.metrics.pending.labels(channel).set(worker.store.pending_count(channel)[0])
-
-    def _current_worker(self) -> DeliveryWorker:
-        """The worker of the newest config; called between delivery runs only, so the one it
-        replaces is not in the middle of a send when its store is closed."""
-        with self._swap_lock:
-            new, self._next_worker = self._next_worker, None
-        if new is not None:
-            old, self.worker = self.worker, new
-            old.store.close()
-        return self.worker
-
     # --- signals: stop and reload ----------------------------------------------------------------
 
     def _on_stop_signal(self, signum: int, frame: FrameType | None) -> None:
@@ -312,7 +297,7 @@ class Service:
         self._wait_for_in_flight(deadline)
 
     def _wait_for_in_flight(self, deadline: float) -> None:
-        busy = bool(self.in_flight) or self._delivery_lock.locked()
+        busy = bool(self.in_flight) or self.delivery.busy
         if busy and time.monotonic() < deadline:
             self.reactor.callLater(0.2, self._wait_for_in_flight, deadline)
             return
@@ -359,7 +344,9 @@ class Service:
         except NewswatchError as exc:
             logger.error("config reload refused, the running config stays: %s", exc)
             return None
-        worker = self._make_worker(loaded.config.model_copy(update={"store": self.config.store}))
+        worker = self.delivery.make_worker(
+            loaded.config.model_copy(update={"store": self.config.store})
+        )
         return _Reload(loaded, AlertIntake(loaded.config, self.store), worker)
 
     def _apply_reload(self, prepared: _Reload | None) -> None:
@@ -372,10 +359,7 @@ class Service:
             logger.warning("store changed in the config: takes effect at the next restart")
         config = loaded.config
         protect_logs(config)  # the new config's secrets are hidden in logs from now on
-        with self._swap_lock:
-            replaced, self._next_worker = self._next_worker, prepared.worker
-        if replaced is not None:  # two reloads within one delivery run
-            replaced.store.close()
+        self.delivery.hand_over(prepared.worker)
         self.loaded = loaded
         self.outlet_health.config = config
         self.context = CrawlContext.for_config(config, self.store, intake=intake)

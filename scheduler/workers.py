@@ -230,6 +230,8 @@ class SharedWork:
                 logger.info(
                     "this process holds the schedule now (fencing token %d)", self.lease.token
                 )
+            elif self.stopping:
+                logger.info("the schedule is handed on to the other processes")
             else:
                 logger.warning("this process no longer holds the schedule")
             self.reactor.callFromThread(self.on_lease, held)
