@@ -71,6 +71,10 @@ def poll_counts(client: redis.Redis) -> dict[str, int]:
     return counts
 
 
+def slow_polls_taken(log: str) -> list[str]:
+    return re.findall(r"slow: poll (\S+) taken", log)
+
+
 def delivered(smtp: SmtpSink, webhook: WebhookReceiver, count: int) -> None:
     wait_until(lambda: len(smtp.messages) >= count, 60, f"{count} alerts by email")
     wait_until(lambda: len(webhook.posts) >= count, 60, f"{count} alerts by webhook")
@@ -200,10 +204,22 @@ def test_three_processes_share_polls_survive_kills_and_alert_each_article_once(
     # 3. kill -9 of a process in the middle of a poll: that poll is done by another process
     delivered(smtp, webhook, len(expected))
     web.site(SLOW).delay = 3.0
-    wait_until(lambda: client.get("newswatch:polling:slow"), 30, "a poll of the slow outlet")
-    poller = str(client.get("newswatch:polling:slow"))
-    wait_until(lambda: "slow: poll" in log(pid_of(poller)), 5, "the poll's line in the log")
-    taken = re.findall(r"slow: poll (\S+) taken", log(pid_of(poller)))[-1]
+    alive = [pid for pid in by_pid if pid != pid_of(first)]
+    before = {pid: slow_polls_taken(log(pid)) for pid in alive}
+    running: list[tuple[str, str]] = []  # (process, poll id) of a slow poll started since
+
+    def slow_poll_running() -> bool:
+        owner = client.get("newswatch:polling:slow")
+        if owner is None or pid_of(owner) not in before:
+            return False
+        taken = slow_polls_taken(log(pid_of(owner)))
+        if len(taken) > len(before[pid_of(owner)]):  # its newest: a poll runs one at a time
+            running.append((owner, taken[-1]))
+            return True
+        return False
+
+    wait_until(slow_poll_running, 30, "a poll of the slow outlet, slowed down")
+    poller, taken = running[-1]
     kill(workers[by_pid[pid_of(poller)]])
     survivors = [pid for pid in by_pid if pid not in (pid_of(first), pid_of(poller))]
     print(f"killed {poller} while it polled the slow outlet (poll {taken})")
