@@ -75,9 +75,18 @@ def slow_polls_taken(log: str) -> list[str]:
     return re.findall(r"slow: poll (\S+) taken", log)
 
 
-def delivered(smtp: SmtpSink, webhook: WebhookReceiver, count: int) -> None:
+def delivered(smtp: SmtpSink, webhook: WebhookReceiver, count: int, client: redis.Redis) -> None:
+    """Every alert so far received and acknowledged: the outbox streams are empty (a server
+    counts an alert before the sender has acknowledged it)."""
     wait_until(lambda: len(smtp.messages) >= count, 60, f"{count} alerts by email")
     wait_until(lambda: len(webhook.posts) >= count, 60, f"{count} alerts by webhook")
+    wait_until(
+        lambda: (
+            client.xlen("newswatch:outbox:analysts") + client.xlen("newswatch:outbox:siem") == 0
+        ),
+        60,
+        "an empty outbox",
+    )
 
 
 def holder(client: redis.Redis) -> str | None:
@@ -177,7 +186,7 @@ def test_three_processes_share_polls_survive_kills_and_alert_each_article_once(
     # 2. kill -9 of the schedule holder: another one ticks within the lease. Delivery is
     # at-least-once: a kill between a server's acceptance and the outbox's ack sends that alert
     # again, with the same id. The kills fall between deliveries, so the servers' counts are exact.
-    delivered(smtp, webhook, len(expected))
+    delivered(smtp, webhook, len(expected), client)
     first = holder(client)
     assert first is not None
     kill(workers[by_pid[pid_of(first)]])
@@ -202,7 +211,7 @@ def test_three_processes_share_polls_survive_kills_and_alert_each_article_once(
     )
 
     # 3. kill -9 of a process in the middle of a poll: that poll is done by another process
-    delivered(smtp, webhook, len(expected))
+    delivered(smtp, webhook, len(expected), client)
     web.site(SLOW).delay = 3.0
     alive = [pid for pid in by_pid if pid != pid_of(first)]
     before = {pid: slow_polls_taken(log(pid)) for pid in alive}
@@ -237,7 +246,7 @@ def test_three_processes_share_polls_survive_kills_and_alert_each_article_once(
     web.site(SLOW).delay = 0
 
     # every matching article alerted exactly once, at the SMTP server and the webhook receiver
-    delivered(smtp, webhook, len(expected))
+    delivered(smtp, webhook, len(expected), client)
     time.sleep(2 * LEASE)  # a duplicate would come now: redelivered polls, late deliveries
     subjects = Counter(mail.subject.split(": ", 1)[1] for mail in smtp.messages)
     posts = Counter(post.json()["article"]["title"] for post in webhook.posts)
