@@ -256,3 +256,13 @@ def test_three_processes_share_polls_survive_kills_and_alert_each_article_once(
     assert len(ids) == len(expected)  # one alert per article, whichever process found it
     final = poll_counts(client)
     print(f"polls per process at the end: {final}; {len(expected)} alerts, each once")
+
+    # the dead are listed as silent until forgotten; a clean stop leaves the list and the lease
+    status = run_newswatch("status", cwd=tmp_path).stdout
+    for dead in (first, poller):
+        assert "SILENT" in next(line for line in status.splitlines() if f"  {dead}:" in line)
+    last = next(workers[by_pid[pid]] for pid in survivors)
+    last.send_signal(signal.SIGTERM)
+    assert last.wait(timeout=40) == 0
+    assert holder(client) is None
+    assert sorted(poll_counts(client)) == sorted([first, poller])
