@@ -70,7 +70,9 @@ class SharedWork:
         self.beat_every = settings.lease.total_seconds() / 3
         self.lease = Lease(client, LEASE_KEY, name, ttl_ms)
         self.registry = WorkerRegistry(
-            client, max(FORGET_AFTER, 10 * settings.lease.total_seconds())
+            client,
+            max(FORGET_AFTER, 10 * settings.lease.total_seconds()),
+            silent_after=settings.requeue_after.total_seconds(),
         )
         self.locks = OutletLocks(client, name, ttl_ms)
         self.marks = TickMarks(client, LEASE_KEY)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ import redis
 
 from newswatch.errors import StoreError
 from newswatch.store.lease import Lease
+from newswatch.store.redis import RedisStore
 from newswatch.store.single import hold_single_process
 from newswatch.store.workers import OutletLocks, TickMarks, WorkerRegistry
 from tests.e2e import newswatch_command, run_newswatch, write_config
@@ -123,3 +125,20 @@ def test_a_second_newswatch_run_on_one_embedded_store_is_refused_with_a_clear_me
     finally:
         first.terminate()
         first.wait(timeout=40)
+
+
+def test_outbox_leases_of_a_silent_process_of_another_host_go_to_the_others_early(
+    redis_clean_url: str,
+) -> None:
+    """A dead pid of this host is known dead; one of another host was only known by its leases
+    going stale (5 minutes or more): its heartbeat in the list of processes tells sooner."""
+    store = RedisStore.from_url(redis_clean_url, timedelta(days=1))
+    url = "https://www.presstv.ir/Detail/2016/03/18/1.html"
+    store.claim("palmyra", url, {"id": "a1", "watch": "palmyra", "article": {"url": url}}, ["mail"])
+    assert [e.id for e in store.take_due("mail", "elsewhere:7", time.time(), 300)] == ["a1"]
+    registry = WorkerRegistry(redis.Redis.from_url(redis_clean_url), 600, silent_after=1.0)
+    registry.beat("elsewhere:7", time.time(), False, 0)
+    assert store.take_due("mail", "here:1", time.time(), 300) == []  # alive: its lease holds
+    time.sleep(1.2)  # no heartbeat for longer than it promised
+    assert [e.id for e in store.take_due("mail", "here:1", time.time(), 300)] == ["a1"]
+    store.close()

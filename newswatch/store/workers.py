@@ -78,9 +78,18 @@ class WorkerInfo:
 
 
 class WorkerRegistry:
-    def __init__(self, client: redis.Redis, forget_after: float, prefix: str = PREFIX) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        forget_after: float,
+        silent_after: float = 60.0,
+        prefix: str = PREFIX,
+    ) -> None:
+        """``silent_after``: seconds without a heartbeat after which this process's outbox leases
+        go to the others (the store's ``take_due`` reads it from the process's hash)."""
         self.client = client
         self.forget_after = max(1, int(forget_after))
+        self.silent_after = silent_after
         self.index = f"{prefix}workers"
         self.prefix = f"{prefix}worker:"
 
@@ -100,6 +109,7 @@ class WorkerRegistry:
                 "started": started,
                 "holds": int(holds_schedule),
                 "polling": polling,
+                "silent_after": self.silent_after,
             },
         )
         pipe.hsetnx(key, "polls", 0)
