@@ -164,26 +164,34 @@ class SharedWork:
             if outlet not in self.config.outlets:
                 self.feeder.done(queued)  # removed by a reload since it was queued
                 return
-            if not self.locks.take(outlet):
-                # a tick while the outlet's poll runs, or a poll queued again after a process
-                # seemed dead: either way the outlet is being polled right now
-                age = time.time() - queued.queued_at
-                redelivered = age > self.config.workers.requeue_after.total_seconds()
+            # redelivered: queued again after its process stopped answering (or a long wait)
+            age = time.time() - queued.queued_at
+            again = age > self.config.workers.requeue_after.total_seconds()
+            if not self.locks.take(outlet, queued.id):
+                # a tick while the outlet's poll runs, or a redelivered poll whose outlet another
+                # tick's poll already covers: either way the outlet is being polled right now
+                holder = self.locks.holder(outlet)
                 logger.log(
-                    logging.INFO if redelivered else logging.DEBUG,
+                    logging.INFO if again else logging.DEBUG,
                     "%s: poll %s (queued %.1fs ago) skipped: being polled by %s",
                     outlet,
                     queued.id,
                     age,
-                    self.locks.holder(outlet),
+                    holder[0] if holder else "another process",
                 )
                 self.feeder.done(queued)
                 return
         except StoreError as exc:
             logger.error("%s: could not take the poll: %s", outlet, exc)
-            return  # unacknowledged: queued again after workers.requeue_after
-        logger.info(
-            "%s: poll %s taken, queued %.1fs ago", outlet, queued.id, time.time() - queued.queued_at
+            self.feeder.give_back([queued])
+            return
+        logger.log(
+            logging.INFO if again else logging.DEBUG,
+            "%s: poll %s taken%s, queued %.1fs ago",
+            outlet,
+            queued.id,
+            " again (its process stopped answering)" if again else "",
+            age,
         )
         poll = self.start_poll(outlet)
         if poll is None:

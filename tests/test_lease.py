@@ -60,12 +60,12 @@ def test_an_outlet_is_locked_by_one_process_and_processes_are_listed(
     client = redis.Redis.from_url(redis_clean_url)
     mine = OutletLocks(client, "host:1", 500)
     theirs = OutletLocks(client, "host:2", 500)
-    assert mine.take("presstv") and not theirs.take("presstv")
+    assert mine.take("presstv", "poll-1") and not theirs.take("presstv", "poll-2")
     assert theirs.renew(["presstv"]) == 0 and mine.renew(["presstv"]) == 1
     theirs.release("presstv")  # not theirs to release
-    assert mine.holder("presstv") == "host:1"
+    assert mine.holder("presstv") == ("host:1", "poll-1")
     mine.release("presstv")
-    assert theirs.take("presstv")
+    assert theirs.take("presstv", "poll-2")
     registry = WorkerRegistry(client, forget_after=60)
     registry.beat("host:1", time.time(), True, 2)
     registry.beat("host:2", time.time(), False, 0)

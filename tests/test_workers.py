@@ -71,10 +71,6 @@ def poll_counts(client: redis.Redis) -> dict[str, int]:
     return counts
 
 
-def slow_polls_taken(log: str) -> list[str]:
-    return re.findall(r"slow: poll (\S+) taken", log)
-
-
 def delivered(smtp: SmtpSink, webhook: WebhookReceiver, count: int, client: redis.Redis) -> None:
     """Every alert so far received and acknowledged: the outbox streams are empty (a server
     counts an alert before the sender has acknowledged it)."""
@@ -213,22 +209,17 @@ def test_three_processes_share_polls_survive_kills_and_alert_each_article_once(
     # 3. kill -9 of a process in the middle of a poll: that poll is done by another process
     delivered(smtp, webhook, len(expected), client)
     web.site(SLOW).delay = 3.0
-    alive = [pid for pid in by_pid if pid != pid_of(first)]
-    before = {pid: slow_polls_taken(log(pid)) for pid in alive}
-    running: list[tuple[str, str]] = []  # (process, poll id) of a slow poll started since
+    running: list[str] = []  # "<process> <poll id>" of the slow poll being done
 
     def slow_poll_running() -> bool:
-        owner = client.get("newswatch:polling:slow")
-        if owner is None or pid_of(owner) not in before:
+        value = client.get("newswatch:polling:slow")  # the outlet's lock: who, which poll
+        if value is None or holder(client) is None or value.startswith(f"{first} "):
             return False
-        taken = slow_polls_taken(log(pid_of(owner)))
-        if len(taken) > len(before[pid_of(owner)]):  # its newest: a poll runs one at a time
-            running.append((owner, taken[-1]))
-            return True
-        return False
+        running.append(value)
+        return True
 
     wait_until(slow_poll_running, 30, "a poll of the slow outlet, slowed down")
-    poller, taken = running[-1]
+    poller, taken = running[-1].rsplit(" ", 1)
     kill(workers[by_pid[pid_of(poller)]])
     survivors = [pid for pid in by_pid if pid not in (pid_of(first), pid_of(poller))]
     print(f"killed {poller} while it polled the slow outlet (poll {taken})")
@@ -237,7 +228,7 @@ def test_three_processes_share_polls_survive_kills_and_alert_each_article_once(
         """The same message taken by another process after the visibility timeout, and the
         outlet polled there (by it, or by a tick's poll already running when it came back)."""
         return any(
-            re.search(rf"slow: poll {taken} (taken|\(queued)", log(pid))
+            re.search(rf"slow: poll {taken} (taken again|\(queued)", log(pid))
             and re.search(rf"slow: poll {taken} [\s\S]*slow: polled in", log(pid))
             for pid in survivors
         )

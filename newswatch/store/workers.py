@@ -35,11 +35,14 @@ if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'EX', ARGV[2]) then return 1 end
 return 0
 """
 
+# A lock's value is "<owner> <poll id>": which process polls the outlet, and which queued poll.
 # KEYS: locks...  ARGV: owner, ttl ms.  Renews those still ours; returns how many.
 _RENEW_LOCKS = """
 local n = 0
+local mine = ARGV[1] .. ' '
 for i = 1, #KEYS do
-  if redis.call('GET', KEYS[i]) == ARGV[1] then
+  local value = redis.call('GET', KEYS[i])
+  if value and string.sub(value, 1, #mine) == mine then
     redis.call('PEXPIRE', KEYS[i], ARGV[2])
     n = n + 1
   end
@@ -49,7 +52,9 @@ return n
 
 # KEYS: lock  ARGV: owner
 _UNLOCK = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+local value = redis.call('GET', KEYS[1])
+local mine = ARGV[1] .. ' '
+if value and string.sub(value, 1, #mine) == mine then return redis.call('DEL', KEYS[1]) end
 return 0
 """
 
@@ -159,10 +164,9 @@ class OutletLocks:
         self._renew = client.register_script(_RENEW_LOCKS)
         self._unlock = client.register_script(_UNLOCK)
 
-    def take(self, outlet: str) -> bool:
-        return bool(
-            _run(self.client.set, self.prefix + outlet, self.owner, nx=True, px=self.ttl_ms)
-        )
+    def take(self, outlet: str, poll: str) -> bool:
+        value = f"{self.owner} {poll}"
+        return bool(_run(self.client.set, self.prefix + outlet, value, nx=True, px=self.ttl_ms))
 
     def renew(self, outlets: Sequence[str]) -> int:
         if not outlets:
@@ -173,9 +177,13 @@ class OutletLocks:
     def release(self, outlet: str) -> None:
         _run(self._unlock, keys=[self.prefix + outlet], args=[self.owner])
 
-    def holder(self, outlet: str) -> str | None:
+    def holder(self, outlet: str) -> tuple[str, str] | None:
+        """(process, poll id) polling the outlet now, if any."""
         value = _run(self.client.get, self.prefix + outlet)
-        return _text(value) if value else None
+        if not value:
+            return None
+        owner, _, poll = _text(value).rpartition(" ")
+        return owner, poll
 
 
 class TickMarks:
