@@ -410,6 +410,33 @@ class DeliverySettings(_Model):
     """One delivery run; what it did not reach stays pending for the next."""
 
 
+class WorkerSettings(_Model):
+    """Several ``newswatch run`` processes on one Redis store: how they share the work.
+
+    One process at a time holds the schedule (a lease it renews) and queues each outlet's polls;
+    every process takes polls from that queue. The embedded store serves one process only."""
+
+    lease: Duration = timedelta(seconds=15)
+    """How long the schedule holder's lease lasts unrenewed: when the holder dies, another
+    process takes the schedule over within this time."""
+    requeue_after: Duration = timedelta(seconds=60)
+    """A poll taken by a process that stopped answering is queued again after this long (more
+    than lease, so the dead process's hold on the outlet has lapsed by then)."""
+    polls_in_flight: int = Field(default=32, ge=1, le=1024)
+    """Polls one process runs at once; more wait in the shared queue for any process."""
+
+    @model_validator(mode="after")
+    def _requeue_after_lease(self) -> WorkerSettings:
+        if self.lease < timedelta(seconds=1):
+            raise ValueError("workers.lease must be at least 1s")
+        if self.requeue_after <= self.lease:
+            raise ValueError(
+                f"workers.requeue_after ({format_duration(self.requeue_after)}) must be longer "
+                f"than workers.lease ({format_duration(self.lease)})"
+            )
+        return self
+
+
 class SentrySettings(_Model):
     """Errors of crawls, deliveries and scheduling sent to Sentry, without secrets."""
 
@@ -462,6 +489,7 @@ class Config(_Model):
     """A folder whose files override the built-in templates by name."""
     sentry: SentrySettings = SentrySettings()
     service: ServiceSettings = ServiceSettings()
+    workers: WorkerSettings = WorkerSettings()
     notices: list[str] = []
     """Channel names told when an outlet goes dark or recovers."""
 

@@ -37,6 +37,7 @@ from newswatch.sentry import init_sentry
 from newswatch.spiders.context import OutletResult
 from newswatch.store import Store, open_store
 from newswatch.store.consumers import outbox_consumer
+from newswatch.store.workers import WorkerRegistry
 
 __all__ = ["main"]
 
@@ -364,7 +365,10 @@ def _status(args: argparse.Namespace) -> int:
     loaded = _load(args)
     store = _store(loaded)
     try:
-        print(render_status(loaded.config, store))
+        workers = None
+        if loaded.config.store:
+            workers = WorkerRegistry.for_url(loaded.config.store).workers()
+        print(render_status(loaded.config, store, workers=workers))
     finally:
         store.close()
     return EXIT_OK

@@ -109,6 +109,27 @@ class Metrics:
             registry=r,
         )
 
+        # Several processes on one Redis: each is scraped on its own address, and these say which
+        # process did what (the `worker` label is its name, host:pid, as `status` lists it).
+        self.worker_polls = Counter(
+            "newswatch_worker_polls",
+            "Polls this process did (of the shared queue, on a Redis store)",
+            ["worker"],
+            registry=r,
+        )
+        self.schedule_holder = Gauge(
+            "newswatch_schedule_holder",
+            "1 while this process holds the schedule (issues the outlets' ticks)",
+            ["worker"],
+            registry=r,
+        )
+        self.poll_queue = Gauge(
+            "newswatch_poll_queue", "Polls waiting in the shared queue or in flight", registry=r
+        )
+        self.workers = Gauge(
+            "newswatch_workers", "Processes heard from within workers.lease", registry=r
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
@@ -129,6 +150,11 @@ class ServiceHealth:
         """Start from what the store remembers, so a restart does not forget a dark outlet."""
         for name, status in statuses.items():
             self._note(name, status)
+
+    def refresh(self, read: Callable[[str], dict[str, Any] | None]) -> None:
+        """Read each outlet's status as the store has it: with several processes on one Redis,
+        the polls the others did count for this one's /healthz and metrics too."""
+        self.load({name: OutletStatus.from_json(read(name)) for name in self.config.outlets})
 
     def poll_finished(
         self, name: str, domains: list[str], status: OutletStatus, result: Any

@@ -11,6 +11,11 @@ within the grace period, then exit 0. SIGHUP reloads the config: a broken one is
 error and the running one stays. Everything that must survive a restart (outbox, digests, live
 domains, what was seen, which outlets are dark) lives in the store.
 
+Who ticks: alone on the embedded store (one process only, ``newswatch.store.single``), this
+process; on Redis, whichever process holds the schedule's lease, and every process takes the
+queued polls (:mod:`newswatch.scheduler.workers`). The ticks themselves are
+:mod:`newswatch.scheduler.ticks`.
+
 Health (``/livez``, ``/healthz``, metrics) is kept by :mod:`newswatch.scheduler.health` and the systemd
 watchdog by :mod:`newswatch.scheduler.watchdog`; this module only tells them what happened.
 """
@@ -30,20 +35,22 @@ from typing import Any
 from twisted.internet import threads
 from twisted.internet.defer import Deferred
 
-from newswatch.alerts.delivery import ChannelSender, DeliveryWorker
+from newswatch.alerts.delivery import DeliveryWorker
 from newswatch.alerts.intake import AlertIntake
-from newswatch.alerts.render import Renderer
 from newswatch.config import Config, LoadedConfig
 from newswatch.errors import NewswatchError
 from newswatch.health import OutletStatus
 from newswatch.redact import protect_logs
+from newswatch.scheduler.delivering import DeliveryRuns
 from newswatch.scheduler.health import HealthServer, Metrics, ServiceHealth
 from newswatch.scheduler.loading import load_checked_config
 from newswatch.scheduler.page import PageApp
+from newswatch.scheduler.ticks import Ticks
 from newswatch.scheduler.watchdog import Watchdog
 from newswatch.spiders.context import CrawlContext
 from newswatch.spiders.poll import OutletPoll
-from newswatch.store import open_store
+from newswatch.store import DEFAULT_STATE_DIR, open_store
+from newswatch.store.single import hold_single_process
 
 __all__ = ["Service"]
 
@@ -52,6 +59,7 @@ logger = logging.getLogger("newswatch.service")
 GRACE = 30.0  # seconds in-flight polls and deliveries get to finish on SIGTERM
 DELIVERY_EVERY = 5.0  # seconds between delivery runs
 MISFIRE_GRACE = 60  # seconds a late tick may still run (after a pause or a busy moment)
+HEALTH_REFRESH = 15.0  # seconds: on Redis, other processes' polls reach /healthz this often
 ROBOTS_REFRESH = 24 * 3600.0  # Scrapy keeps each robots.txt for the engine's life: re-read daily
 
 
@@ -77,10 +85,8 @@ class Service:
         self.exit_code = 0
         self.stopping = False
         self.in_flight: dict[str, tuple[OutletPoll, float]] = {}  # outlet -> (poll, started)
-        self._delivery_lock = threading.Lock()  # held by a delivery run, in a pool thread
-        self._swap_lock = threading.Lock()  # held a moment: hands a reloaded worker over
-        self._next_worker: DeliveryWorker | None = None
         self._health_lock = threading.Lock()
+        self.shared: Any = None  # SharedWork on a Redis store
 
     @property
     def config(self) -> Config:
@@ -101,6 +107,7 @@ class Service:
 
         self.reactor = reactor
         config = self.config
+        single = None if config.store else hold_single_process(DEFAULT_STATE_DIR)
         self.store = open_store(config.store, config.retention)
         self.health_store = open_store(config.store, config.retention)
         self.outlet_health.load(
@@ -109,7 +116,7 @@ class Service:
                 for name in config.outlets
             }
         )
-        self.worker = self._make_worker(config)
+        self.delivery = DeliveryRuns(config, self.consumer, self.metrics)
         self.context = CrawlContext.for_config(config, self.store)
         runner = CrawlerRunner(scrapy_settings(config.crawl))
         self.crawler = runner.create_crawler(NewsSpider)
@@ -122,6 +129,13 @@ class Service:
                 "misfire_grace_time": MISFIRE_GRACE,
             },
         )
+        self.ticks = Ticks(self.scheduler, self._tick)
+        if config.store:
+            from newswatch.scheduler.workers import SharedWork
+
+            self.shared = SharedWork.for_service(
+                config, self.consumer, reactor, self._start_poll, self._lease_changed, self.metrics
+            )
         from scrapy import signals
 
         self.crawler.signals.connect(self._engine_ready, signal=signals.spider_opened)
@@ -152,44 +166,40 @@ class Service:
         self.reactor.run(installSignalHandlers=False)
         self.watchdog.stop()
         self.health.stop()
-        for store in (self.store, self.health_store, self.page_store, self._current_worker().store):
+        for store in (
+            self.store,
+            self.health_store,
+            self.page_store,
+            self.delivery.current().store,
+        ):
             store.close()
+        if single is not None:
+            single.close()
         logger.info("newswatch service stopped")
         return self.exit_code
 
     def _engine_ready(self, spider: Any) -> None:
         self.spider = spider
-        self._schedule(self.config)
+        self._schedule_jobs()
+        if self.shared is None:  # alone: this process holds its own schedule
+            self.ticks.schedule(self.config)
+            self.metrics.schedule_holder.labels(self.consumer).set(1)
+        else:
+            self.shared.start()  # ticks are added when this process holds the schedule
         self.scheduler.start()
         self.watchdog.start()
 
-    def _schedule(self, config: Config) -> None:
-        from apscheduler.triggers.cron import CronTrigger
+    def _lease_changed(self, held: bool) -> None:
+        if held and not self.stopping:
+            self.ticks.schedule(self.config)
+        else:
+            self.ticks.clear()
+
+    def _schedule_jobs(self) -> None:
+        """The jobs every process runs, whoever ticks: housekeeping and delivery."""
         from apscheduler.triggers.interval import IntervalTrigger
 
         now = datetime.now(UTC)
-        for name, outlet in config.outlets.items():
-            seconds = outlet.interval.total_seconds()
-            jitter = int(min(60, seconds / 10)) or None
-            trigger: Any
-            if outlet.cron:
-                trigger = CronTrigger.from_crontab(outlet.cron, timezone=UTC)
-                trigger.jitter = jitter
-            else:
-                trigger = IntervalTrigger(seconds=seconds, jitter=jitter, timezone=UTC)
-            self.scheduler.add_job(
-                self._tick,
-                trigger,
-                args=[name],
-                id=f"poll:{name}",
-                name=f"poll {name}",
-                replace_existing=True,
-                # interval outlets are polled at once; cron ones at their first firing (None
-                # here would add the job paused)
-                next_run_time=self._first_run(
-                    f"poll:{name}", trigger.get_next_fire_time(None, now) if outlet.cron else now
-                ),
-            )
         self.scheduler.add_job(
             lambda: self.reactor.callFromThread(self._forget_robots),
             IntervalTrigger(seconds=ROBOTS_REFRESH, timezone=UTC),
@@ -198,42 +208,59 @@ class Service:
             replace_existing=True,
         )
         self.scheduler.add_job(
-            self._deliver,
+            self.delivery.run,
             IntervalTrigger(seconds=DELIVERY_EVERY, timezone=UTC),
             id="deliver",
             name="deliver",
             replace_existing=True,
             next_run_time=now,
         )
+        if self.shared is not None:
+            self.scheduler.add_job(
+                self._refresh_health,
+                IntervalTrigger(seconds=HEALTH_REFRESH, timezone=UTC),
+                id="outlet-health",
+                name="read the outlets' health",
+                replace_existing=True,
+            )
 
-    def _first_run(self, job_id: str, default: datetime | None) -> datetime | None:
-        """A reload keeps each known outlet's next tick; only new outlets are polled at once."""
-        job = self.scheduler.get_job(job_id)
-        return job.next_run_time if job is not None else default
+    def _refresh_health(self) -> None:
+        with self._health_lock:  # the health store's connection is shared with /livez
+            try:
+                self.outlet_health.refresh(self.health_store.outlet_status)
+            except NewswatchError as exc:
+                logger.warning("could not read the outlets' health from the store: %s", exc)
 
     # --- polls (tick in a pool thread, poll in the reactor thread) -------------------------------
 
     def _tick(self, name: str) -> None:
-        self.reactor.callFromThread(self._start_poll, name)
+        if self.shared is not None:  # queued for whichever process has room
+            self.shared.tick(name)
+        else:
+            self.reactor.callFromThread(self._start_poll, name)
 
-    def _start_poll(self, name: str) -> None:
+    def _start_poll(self, name: str) -> OutletPoll | None:
         if self.stopping or name not in self.config.outlets:
-            return
+            return None
         if name in self.in_flight:  # a poll ends by crawl.poll_timeout at the latest
             logger.debug("%s: previous poll still running; tick skipped", name)
-            return
+            return None
         try:
             poll = self.spider.poll(name)
         except Exception:
             logger.exception("%s: could not start a poll", name, extra={"outlet": name})
-            return
+            return None
         self.in_flight[name] = (poll, time.monotonic())
+        return poll
 
     def _poll_finished(self, poll: OutletPoll) -> None:
         current = self.in_flight.get(poll.name)
         if current is not None and current[0] is poll:
             del self.in_flight[poll.name]
         self.outlet_health.poll_finished(poll.name, poll.outlet.domains, poll.status, poll.result)
+        self.metrics.worker_polls.labels(self.consumer).inc()
+        if self.shared is not None:
+            self.shared.finished(poll)
 
     def _forget_robots(self) -> None:
         """The engine lives for months; outlets change their robots.txt more often than that."""
@@ -246,39 +273,6 @@ class Service:
             if isinstance(middleware, RobotsTxtMiddleware):
                 middleware._parsers.clear()
                 logger.info("robots.txt of every domain will be read again")
-
-    # --- delivery (pool thread, own store connection) --------------------------------------------
-
-    def _make_worker(self, config: Config) -> DeliveryWorker:
-        store = open_store(config.store, config.retention)
-        sender = ChannelSender(config, Renderer.for_config(config))
-        return DeliveryWorker(store, sender, self.consumer)
-
-    def _deliver(self) -> None:
-        with self._delivery_lock:
-            worker = self._current_worker()
-            try:
-                report = worker.run_once()
-            except NewswatchError as exc:
-                logger.error("delivery run failed: %s", exc)
-                return
-            except Exception:
-                logger.exception("delivery run failed")
-                return
-            for (channel, result), count in report.outcomes.items():
-                self.metrics.deliveries.labels(channel, result).inc(count)
-            for channel in worker.config.channels:
-                self.metrics.pending.labels(channel).set(worker.store.pending_count(channel)[0])
-
-    def _current_worker(self) -> DeliveryWorker:
-        """The worker of the newest config; called between delivery runs only, so the one it
-        replaces is not in the middle of a send when its store is closed."""
-        with self._swap_lock:
-            new, self._next_worker = self._next_worker, None
-        if new is not None:
-            old, self.worker = self.worker, new
-            old.store.close()
-        return self.worker
 
     # --- signals: stop and reload ----------------------------------------------------------------
 
@@ -297,11 +291,13 @@ class Service:
         )
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        if self.shared is not None:  # takes no more polls; the schedule goes to another process
+            self.shared.stop()
         deadline = time.monotonic() + GRACE
         self._wait_for_in_flight(deadline)
 
     def _wait_for_in_flight(self, deadline: float) -> None:
-        busy = bool(self.in_flight) or self._delivery_lock.locked()
+        busy = bool(self.in_flight) or self.delivery.busy
         if busy and time.monotonic() < deadline:
             self.reactor.callLater(0.2, self._wait_for_in_flight, deadline)
             return
@@ -321,6 +317,8 @@ class Service:
             self.crawler.stop()
 
     def _crawler_stopped(self, result: Any) -> None:
+        if self.shared is not None:
+            self.shared.close()
         if self.reactor.running:
             self.reactor.stop()
 
@@ -346,7 +344,9 @@ class Service:
         except NewswatchError as exc:
             logger.error("config reload refused, the running config stays: %s", exc)
             return None
-        worker = self._make_worker(loaded.config.model_copy(update={"store": self.config.store}))
+        worker = self.delivery.make_worker(
+            loaded.config.model_copy(update={"store": self.config.store})
+        )
         return _Reload(loaded, AlertIntake(loaded.config, self.store), worker)
 
     def _apply_reload(self, prepared: _Reload | None) -> None:
@@ -359,19 +359,16 @@ class Service:
             logger.warning("store changed in the config: takes effect at the next restart")
         config = loaded.config
         protect_logs(config)  # the new config's secrets are hidden in logs from now on
-        with self._swap_lock:
-            replaced, self._next_worker = self._next_worker, prepared.worker
-        if replaced is not None:  # two reloads within one delivery run
-            replaced.store.close()
+        self.delivery.hand_over(prepared.worker)
         self.loaded = loaded
         self.outlet_health.config = config
         self.context = CrawlContext.for_config(config, self.store, intake=intake)
         self.spider.reconfigure(self.context)
         self._forget_robots()  # a reload is also the operator's way to say "look again"
-        for job in self.scheduler.get_jobs():
-            if job.id.startswith("poll:") and job.id.removeprefix("poll:") not in config.outlets:
-                job.remove()
-        self._schedule(config)
+        if self.shared is not None:
+            self.shared.reconfigure(config)
+        if self.shared is None or self.shared.holding:
+            self.ticks.schedule(config)
         logger.info(
             "config reloaded: %d outlets, %d watches, %d channels",
             len(config.outlets),
@@ -382,9 +379,8 @@ class Service:
     # --- health (read by the health server's and the watchdog's threads) -------------------------
 
     def next_poll(self, outlet: str) -> datetime | None:
-        """When the outlet's next tick is due (read from the health server's threads)."""
-        job = self.scheduler.get_job(f"poll:{outlet}") if self.scheduler.running else None
-        return job.next_run_time if job is not None else None
+        """When the outlet's next tick is due here (None in a process not holding the schedule)."""
+        return self.ticks.next_poll(outlet) if getattr(self, "ticks", None) else None
 
     def live(self) -> tuple[bool, dict[str, Any]]:
         def ping() -> None:
@@ -396,4 +392,7 @@ class Service:
 
     def ready(self) -> tuple[bool, dict[str, Any]]:
         next_polls = {name: self.next_poll(name) for name in self.config.outlets}
-        return self.outlet_health.ready(self.live(), next_polls)
+        ok, report = self.outlet_health.ready(self.live(), next_polls)
+        if self.shared is not None:
+            report.update(self.shared.report())
+        return ok, report

@@ -9,6 +9,7 @@ from newswatch.health import OutletStatus
 from newswatch.redact import Redactor
 from newswatch.scheduler.leftovers import leftover_lines
 from newswatch.store import Store
+from newswatch.store.workers import WorkerInfo
 
 __all__ = ["is_stale", "render_status"]
 
@@ -46,9 +47,16 @@ def _mirror_lines(outlet: Outlet, status: OutletStatus) -> list[str]:
     return lines
 
 
-def render_status(config: Config, store: Store, now: datetime | None = None) -> str:
+def render_status(
+    config: Config,
+    store: Store,
+    now: datetime | None = None,
+    workers: list[WorkerInfo] | None = None,
+) -> str:
+    """``workers``: the processes sharing a Redis store (None on the embedded store)."""
     now = now or datetime.now(UTC)
-    lines = ["outlets:"]
+    lines = [] if workers is None else _worker_lines(config, workers, now)
+    lines.append("outlets:")
     for name, outlet in config.outlets.items():
         raw = store.outlet_status(name)
         if raw is None:
@@ -111,3 +119,20 @@ def render_status(config: Config, store: Store, now: datetime | None = None) -> 
             f"{' '.join(str(article.get('title') or '').split())[:80]} <{article.get('url')}>"
         )
     return Redactor.for_config(config)("\n".join(lines))  # e.g. errors stored by older versions
+
+
+def _worker_lines(config: Config, workers: list[WorkerInfo], now: datetime) -> list[str]:
+    """Each process on the store: whether it holds the schedule, when it was last heard of."""
+    lines = ["workers:"]
+    if not workers:
+        lines.append("  none running")
+    lease = config.workers.lease.total_seconds()
+    for worker in workers:
+        ago = max(0.0, now.timestamp() - worker.heartbeat)
+        parts = ["holds the schedule"] if worker.holds_schedule else []
+        parts.append(f"last heartbeat {ago:.1f}s ago")
+        if ago > lease:
+            parts[-1] += " (SILENT: dead or cut off from Redis)"
+        parts.append(f"{worker.polls} polls done, {worker.polling} in flight")
+        lines.append(f"  {worker.name}: {', '.join(parts)}")
+    return lines

@@ -74,8 +74,14 @@ def metric(text: str, name: str) -> float:
     return total
 
 
-def service_config(smtp: SmtpSink, webhook: WebhookReceiver, port: int, watches: str = "") -> str:
-    text = config_text(None, smtp, webhook).replace(
+def service_config(
+    smtp: SmtpSink,
+    webhook: WebhookReceiver,
+    port: int,
+    watches: str = "",
+    store: str | None = None,
+) -> str:
+    text = config_text(store, smtp, webhook).replace(
         "articles: '^/Detail/\\d{4}/'", "articles: '^/Detail/\\d{4}/'\n            every: 2s"
     )
     text = text.replace(
@@ -120,14 +126,23 @@ def running_service(folder: Path, web: MultiHostServer) -> Iterator[subprocess.P
                 process.wait()
 
 
+@pytest.mark.parametrize("store_kind", ["embedded", "redis"])
 def test_service_polls_reloads_reports_health_and_stops_gracefully(
-    tmp_path: Path, web: MultiHostServer, smtp: SmtpSink, webhook: WebhookReceiver
+    tmp_path: Path,
+    web: MultiHostServer,
+    smtp: SmtpSink,
+    webhook: WebhookReceiver,
+    store_kind: str,
+    request: pytest.FixtureRequest,
 ) -> None:
+    """The same on both stores: alone on Redis, the process holds the schedule and takes its own
+    polls from the shared queue."""
+    store = request.getfixturevalue("redis_clean_url") if store_kind == "redis" else None
     OutletSite(web, [PRIMARY, MIRROR]).add_article(PALMYRA)
     second = OutletSite(web, [SECOND])
     second.publish()  # an empty feed: reachable from the first poll
     port = free_port()
-    write_config(tmp_path, service_config(smtp, webhook, port))
+    write_config(tmp_path, service_config(smtp, webhook, port, store=store))
     with running_service(tmp_path, web) as process:
         base = f"http://127.0.0.1:{port}"
         wait_until(lambda: http_get(f"{base}/healthz")[0] == 200, 30, "/healthz")
@@ -188,6 +203,7 @@ def test_service_polls_reloads_reports_health_and_stops_gracefully(
                 webhook,
                 port,
                 watches="          harvest:\n            query: 'wheat harvest'\n            notify: [siem]\n",
+                store=store,
             ),
         )
         process.send_signal(signal.SIGHUP)

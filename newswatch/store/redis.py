@@ -403,7 +403,7 @@ class RedisStore:
             name = str(info["name"])
             if name == consumer:
                 continue
-            abandoned = is_abandoned(name)
+            abandoned = is_abandoned(name) or self._silent_worker(name)
             if abandoned and info["pending"]:
                 held = self._call(
                     self.client.xpending_range, stream, GROUP, "-", "+", info["pending"], name
@@ -413,6 +413,15 @@ class RedisStore:
                     self._call(self.client.xclaim, stream, GROUP, consumer, 0, ids, justid=True)
             if abandoned or info["idle"] > stale_after * 1000:
                 self._call(self._forget_consumer, keys=[stream], args=[GROUP, name])
+
+    def _silent_worker(self, name: str) -> bool:
+        """A ``newswatch run`` (of any host) whose heartbeat in the list of processes
+        (``newswatch.store.workers``) stopped longer ago than it said it would: its leases need
+        not wait ``stale_after``. A process that is not listed is judged by the other rules."""
+        beat, silent_after = self._call(
+            self.client.hmget, self._key("worker", name), ["heartbeat", "silent_after"]
+        )
+        return bool(beat and silent_after) and time.time() - float(beat) > float(silent_after)
 
     def ack(self, entry: OutboxEntry) -> None:
         self._drop(self._stream(entry.channel), entry.channel, entry.handle, entry.id)
