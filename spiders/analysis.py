@@ -26,17 +26,23 @@ import logging.handlers
 import multiprocessing
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from scrapy.http import HtmlResponse
 
 from newswatch.alerts.query import parse_query
 from newswatch.alerts.watchset import WatchSet
 from newswatch.spiders.extraction import Reading, read_article
+from newswatch.spiders.mirrors import Candidate, announced_hosts, page_tree
+from newswatch.spiders.verification import page_fingerprint
 
-__all__ = ["PageReader", "default_workers"]
+__all__ = ["MirrorClues", "PageReader", "default_workers"]
+
+_T = TypeVar("_T")
 
 logger = logging.getLogger("newswatch.crawl")
 
@@ -90,20 +96,54 @@ class PageReader:
         """
         if self._watchset is not None:
             return _read(self._watchset, body, url, content_type)
+        return await self._in_worker(
+            lambda: _read(self._here(), body, url, content_type),
+            _read_in_worker,
+            body,
+            url,
+            content_type,
+        )
+
+    async def clues(
+        self,
+        body: bytes,
+        url: str,
+        content_type: bytes | None,
+        known: tuple[str, ...] | None,
+        sample: bool,
+    ) -> MirrorClues | None:
+        """What the page says about the outlet's other addresses: hosts it announces besides
+        ``known`` (None: not looked for), and with ``sample`` its content fingerprint. None
+        when its worker died (logged). Parsing a page costs milliseconds, so it is done here
+        and not on the crawler's thread."""
+        arguments = (body, url, content_type, known, sample)
+        if self._watchset is not None:
+            return _clues(*arguments)
+        return await self._in_worker(lambda: _clues(*arguments), _clues, *arguments)
+
+    async def _in_worker(
+        self, here: Callable[[], _T], task: Callable[..., _T], *args: Any
+    ) -> _T | None:
+        """``task(*args)`` in a worker; None when the worker died. Where no worker can start,
+        ``here()`` does the work in this process, from then on."""
         try:
-            future: Future[Reading | None] = self._executor().submit(
-                _read_in_worker, body, url, content_type
-            )
+            future: Future[_T] = self._executor().submit(task, *args)
             return await asyncio.wrap_future(future)
         except BrokenProcessPool:
-            logger.error("a page reader died reading %s; starting new ones", url)
+            logger.error("a page reader died reading %s; starting new ones", args[1])
             with self._lock:
                 self._end_pool()
             return None
         except (OSError, NotImplementedError) as exc:  # no processes here (no sem_open, a sandbox)
             logger.error("page readers cannot start (%s): pages are read in this process", exc)
+            self._here()
+            return here()
+
+    def _here(self) -> WatchSet:
+        """The watches, for reading pages in this process."""
+        if self._watchset is None:
             self._watchset = _watch_set(self.queries)
-            return _read(self._watchset, body, url, content_type)
+        return self._watchset
 
     def close(self, wait: bool = True) -> None:
         """Let the pool finish what it was given, then end its processes; no more reading.
@@ -181,6 +221,27 @@ def _read_in_worker(body: bytes, url: str, content_type: bytes | None) -> Readin
 
 
 def _read(watchset: WatchSet, body: bytes, url: str, content_type: bytes | None) -> Reading | None:
+    return read_article(_decoded(body, url, content_type), url, watchset.mentioned)
+
+
+@dataclass(frozen=True)
+class MirrorClues:
+    """What an article page says about its outlet's other addresses (mirror discovery)."""
+
+    candidates: tuple[Candidate, ...]
+    fingerprint: str | None  # the page's content fingerprint, when it was asked for as a sample
+
+
+def _clues(
+    body: bytes, url: str, content_type: bytes | None, known: tuple[str, ...] | None, sample: bool
+) -> MirrorClues:
+    tree = page_tree(_decoded(body, url, content_type))
+    if tree is None:
+        return MirrorClues((), None)
+    candidates = tuple(announced_hosts(tree, url, known)) if known is not None else ()
+    return MirrorClues(candidates, page_fingerprint(tree) if sample else None)
+
+
+def _decoded(body: bytes, url: str, content_type: bytes | None) -> str:
     headers = {b"Content-Type": content_type} if content_type else None
-    html = HtmlResponse(url, body=body, headers=headers).text  # Scrapy's own decoding
-    return read_article(html, url, watchset.mentioned)
+    return HtmlResponse(url, body=body, headers=headers).text  # Scrapy's own decoding

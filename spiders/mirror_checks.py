@@ -37,6 +37,7 @@ from newswatch.spiders.verification import (
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
+    from newswatch.spiders.analysis import PageReader
     from newswatch.spiders.context import CrawlContext
     from newswatch.spiders.poll import OutletPoll
 
@@ -44,9 +45,9 @@ __all__ = ["MAX_EXAMINED", "MirrorChecks"]
 
 logger = logging.getLogger("newswatch.crawl")
 
-# Articles of one poll looked at for announcements, parsed on the crawler's thread: a footer or
-# a banner is on every page, so a few per poll find it without slowing a crawl of thousands.
-MAX_EXAMINED = 5
+# Articles of one poll looked at for announcements (by the page readers: a parse costs a few
+# milliseconds): a footer or a banner is on every page, so two per poll find it.
+MAX_EXAMINED = 2
 
 
 class MirrorChecks:
@@ -59,35 +60,47 @@ class MirrorChecks:
         _resolving: int
 
         def _track(self, poll: OutletPoll, request: scrapy.Request) -> scrapy.Request: ...
+        def _page_reader(self) -> PageReader: ...
         def _done(self, poll: OutletPoll) -> None: ...
         def end_poll(self, poll: OutletPoll, cut_short: str | None = None) -> None: ...
         def poll_for(self, request: scrapy.Request) -> OutletPoll | None: ...
 
-    def _announced(self, poll: OutletPoll, response: Response, article: bool = False) -> None:
-        """Note the addresses a page of the outlet announces (not in a dry run: it records
-        nothing); of its articles, only the first few of each poll are looked at."""
-        if not poll.discovers or not isinstance(response, HtmlResponse):
-            return
-        if article:
-            if poll.examined >= MAX_EXAMINED:
-                return
-            poll.examined += 1
-        for candidate in announced_hosts(response.selector, response.url, poll.domains):
-            poll.note_candidate(candidate)
+    def _announced(self, poll: OutletPoll, response: Response) -> None:
+        """Note the addresses a listing page of the outlet announces (its links are extracted
+        on this thread anyway, so the parsed page is at hand)."""
+        if poll.discovers and isinstance(response, HtmlResponse):
+            for candidate in announced_hosts(response.selector.root, response.url, poll.domains):
+                poll.note_candidate(candidate)
 
-    def _sample(self, poll: OutletPoll, response: HtmlResponse) -> None:
-        """Keep a few articles read on a configured domain: what candidates must serve too."""
-        if (
-            not poll.discovers
-            or len(poll.samples) >= MAX_SAMPLES
-            or outlet_host(response.url, poll.outlet.domains) is None
-        ):
+    async def _look_around(self, poll: OutletPoll, response: HtmlResponse) -> None:
+        """An article's part in finding mirrors, done by a page reader: the addresses it
+        announces (the first few articles of each poll: a footer or a banner is on every page),
+        and its content fingerprint while the poll has too few samples from a configured domain
+        (what candidates must serve too)."""
+        if not poll.discovers:
             return
-        found = page_fingerprint(response.selector)
-        if found is not None:
+        examine = poll.examined < MAX_EXAMINED
+        sample = len(poll.samples) < MAX_SAMPLES and (
+            outlet_host(response.url, poll.outlet.domains) is not None
+        )
+        if not (examine or sample):
+            return
+        poll.examined += examine
+        clues = await self._page_reader().clues(
+            response.body,
+            response.url,
+            response.headers.get(b"Content-Type"),
+            tuple(poll.domains) if examine else None,
+            sample,
+        )
+        if clues is None:
+            return
+        for candidate in clues.candidates:
+            poll.note_candidate(candidate)
+        if clues.fingerprint is not None and len(poll.samples) < MAX_SAMPLES:
             parts = urlsplit(response.url)
             path = parts.path + (f"?{parts.query}" if parts.query else "")
-            poll.samples.append(ArticleSample(path, found))
+            poll.samples.append(ArticleSample(path, clues.fingerprint))
 
     def parse_mirror_list(self, response: Response) -> Iterator[Any]:
         poll = self.poll_for(response.request) if response.request else None
@@ -192,7 +205,7 @@ class MirrorChecks:
             elif not isinstance(response, HtmlResponse):
                 poll.record_check(host, Check(sample.path, 0.0, answer="not HTML"))
             else:
-                served = page_fingerprint(response.selector)
+                served = page_fingerprint(response.selector.root)
                 poll.record_check(host, compare(sample.path, sample.fingerprint, served))
             yield from ()
         finally:

@@ -20,8 +20,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
+import lxml.etree
+import lxml.html
 import tldextract
-from parsel import Selector
 
 __all__ = [
     "Candidate",
@@ -30,6 +31,7 @@ __all__ = [
     "host_of",
     "hosts_in_list",
     "is_host_name",
+    "page_tree",
 ]
 
 # Offline: the suffix list that ships with tldextract, never one downloaded at run time.
@@ -98,12 +100,30 @@ def host_of(url_or_host: str) -> str | None:
     return host if is_host_name(host) else None
 
 
-def announced_hosts(html: str | Selector, url: str, known: Iterable[str]) -> list[Candidate]:
+def page_tree(html: str) -> lxml.html.HtmlElement | None:
+    """The page's element tree, as Scrapy's selectors parse it; None when it holds none."""
+    body = html.strip().replace("\x00", "").encode("utf-8")  # libxml2 stops at a NUL
+    try:
+        return lxml.html.document_fromstring(body, parser=_PARSER)
+    except (lxml.etree.ParserError, ValueError):
+        return None
+
+
+_PARSER = lxml.html.HTMLParser(encoding="utf-8")
+
+
+def announced_hosts(
+    page: lxml.html.HtmlElement | str, url: str, known: Iterable[str]
+) -> list[Candidate]:
     """The candidates a page announces: other hosts in its text, links and link relations.
 
-    ``known``: the outlet's own host names, which are never candidates.
+    ``known``: the outlet's own host names, which are never candidates. Most of a news page's
+    links lead to the outlet itself; those are passed over before any text is gathered, so a
+    page costs about what parsing it does.
     """
-    page = html if isinstance(html, Selector) else Selector(text=html)
+    root = page_tree(page) if isinstance(page, str) else page
+    if root is None:
+        return []
     own = {host.lower() for host in known}
     found: dict[str, Candidate] = {}
 
@@ -112,22 +132,30 @@ def announced_hosts(html: str | Selector, url: str, known: Iterable[str]) -> lis
             found[host] = Candidate(host, kind, url)
 
     for kind, query in _RELATIONS:
-        for target in page.xpath(query).getall():
-            add(host_of(urljoin(url, target.strip())), kind)
-    for link in page.xpath("//body//a[@href]"):
-        href = urljoin(url, link.attrib.get("href", "").strip())
-        if not href.startswith(("http://", "https://")):
+        for target in root.xpath(query):
+            add(host_of(urljoin(url, str(target).strip())), kind)
+    for link in root.xpath("//body//a[@href]"):
+        href = urljoin(url, (link.get("href") or "").strip())
+        if not href.startswith(("http://", "https://")) or _own_link(href, own):
             continue
-        text = " ".join(" ".join(link.xpath(".//text()").getall()).split())
-        sentence = " ".join(" ".join(link.xpath("..//text()").getall()).split())
+        text = " ".join(" ".join(link.xpath(".//text()")).split())
+        sentence = " ".join(" ".join(link.xpath("..//text()")).split())
         if len(sentence) > _SENTENCE:  # the link sits in a whole page section, not a sentence
             sentence = text
         if host_of(text) or _ANNOUNCING.search(sentence):
             add(host_of(href), "link")
-    for text in page.xpath(_TEXT).getall():
-        for host in _hosts_in_text(text):
-            add(host, "text")
+    # text nodes joined by a line break, which no host name spans: one search for the page
+    for host in _hosts_in_text("\n".join(root.xpath(_TEXT))):
+        add(host, "text")
     return list(found.values())
+
+
+def _own_link(href: str, own: set[str]) -> bool:
+    try:
+        host = urlsplit(href).hostname
+    except ValueError:
+        return True  # no host to speak of
+    return host is None or host.rstrip(".") in own
 
 
 def hosts_in_list(body: bytes, content_type: str | None = None) -> list[str]:

@@ -510,8 +510,7 @@ class NewsSpider(MirrorChecks, scrapy.Spider):
             poll.count_error("article_not_html")
             self._stat("newswatch/articles_not_html")
             return None
-        self._announced(poll, response, article=True)
-        self._sample(poll, response)
+        await self._look_around(poll, response)
         reading = await self._page_reader().read(
             response.body, response.url, response.headers.get(b"Content-Type")
         )

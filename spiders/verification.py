@@ -19,11 +19,12 @@ import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from parsel import Selector
+import lxml.html
 
 from newswatch.alerts.fingerprint import SIMILAR, fingerprint, similarity
 from newswatch.mirrors import MirrorState
 from newswatch.spiders.egress import address_problem
+from newswatch.spiders.mirrors import page_tree
 
 __all__ = [
     "MAX_ATTEMPTS",
@@ -71,13 +72,16 @@ def addresses_problem(addresses: Sequence[str]) -> str | None:
     return None
 
 
-def page_fingerprint(html: str | Selector) -> str | None:
+def page_fingerprint(page: lxml.html.HtmlElement | str) -> str | None:
     """The content fingerprint of an article page: its title and paragraphs outside the page's
     furniture; None when it has no text. Computed the same way on a configured domain and on a
     candidate, so the same page gives the same fingerprint."""
-    page = html if isinstance(html, Selector) else Selector(text=html)
-    title = " ".join((page.xpath("//title/text()").get() or "").split())
-    text = " ".join(" ".join(page.xpath(_TEXT).getall()).split())
+    root = page_tree(page) if isinstance(page, str) else page
+    if root is None:
+        return None
+    titles = root.xpath("//title/text()")
+    title = " ".join(str(titles[0]).split()) if titles else ""
+    text = " ".join(" ".join(root.xpath(_TEXT)).split())
     if not text:
         return None
     return fingerprint(title, text)

@@ -15,9 +15,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from newswatch.spiders.analysis import PageReader
+from newswatch.spiders.analysis import MirrorClues, PageReader
 from newswatch.spiders.extraction import Reading, read_article
 from newswatch.spiders.metadata import glance
+from newswatch.spiders.verification import page_fingerprint
 
 URL = "http://www.pressdesk.test/world/1.html"
 
@@ -183,3 +184,29 @@ def test_where_no_process_can_be_started_pages_are_read_in_the_crawler(
         "page readers cannot start (This platform lacks a functioning sem_open implementation):"
         " pages are read in this process"
     ]
+
+
+@pytest.mark.parametrize("workers", [0, 1], ids=["in-process", "worker-process"])
+def test_a_reader_finds_mirror_clues_off_the_crawlers_thread(workers: int) -> None:
+    page = ARTICLE.replace(
+        "<footer>© Press Desk</footer>",
+        "<footer>Also at www.pressdesk.co.uk and "
+        '<a href="https://pressdesk-news.org/">our mirror</a></footer>',
+    )
+    reader = PageReader({"tadmur": "Tadmur"}, workers)
+    try:
+        known = ("www.pressdesk.test",)
+        clues = asyncio.run(reader.clues(page.encode(), URL, b"text/html", known, True))
+        assert clues is not None
+        assert {(c.host, c.announced_as) for c in clues.candidates} == {
+            ("www.pressdesk.co.uk", "text"),
+            ("pressdesk-news.org", "link"),
+        }
+        assert clues.fingerprint == page_fingerprint(page)
+        # a sample only: no candidates looked for; neither: nothing worked out
+        only = asyncio.run(reader.clues(page.encode(), URL, None, None, True))
+        assert only is not None and only.candidates == () and only.fingerprint is not None
+        neither = asyncio.run(reader.clues(b"", URL, None, None, False))
+        assert neither is not None and neither == MirrorClues((), None)
+    finally:
+        reader.close()
