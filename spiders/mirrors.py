@@ -4,9 +4,12 @@ Blocked outlets announce their next address the way a reader would find it: writ
 footer or a banner ("can also be accessed at the following alternate addresses:
 www.presstv.co.uk", with or without a scheme, in any language), as a link whose text is the
 address or whose sentence announces it, as ``rel=alternate`` / canonical / ``og:url`` links, or
-in a published list. Everything found here is only a *candidate*: an article's text that merely
-mentions another site yields one too, which is why nothing is trusted before
-``newswatch.spiders.verification`` has seen the candidate serve the outlet's own articles.
+in a published list. A host name in the text counts when the outlet could be pointing to itself
+with it: its sentence announces an address ("mirror", "alternate", "new address", ...) or it
+bears the outlet's own name (www.presstv.co.uk for www.presstv.ir). An article that merely
+mentions another site (a source, a social network) names no candidate, so a poll asks no third
+party for the outlet's paths. Everything found here is still only a *candidate*: nothing is
+trusted before ``newswatch.spiders.verification`` has seen it serve the outlet's own articles.
 
 Host names are recognised by their public suffix (tldextract's bundled list, never fetched), so
 "index.html" or "e.g." are not taken for addresses.
@@ -144,9 +147,18 @@ def announced_hosts(
             sentence = text
         if host_of(text) or _ANNOUNCING.search(sentence):
             add(host_of(href), "link")
-    # text nodes joined by a line break, which no host name spans: one search for the page
-    for host in _hosts_in_text("\n".join(root.xpath(_TEXT))):
-        add(host, "text")
+    brands = {brand_of(host) for host in own} - {""}
+    for node in root.xpath(_TEXT):
+        text = str(node)
+        if "." not in text:
+            continue
+        for match in _HOST_IN_TEXT.finditer(text):
+            host = match.group(1).rstrip(".").lower()
+            if host in own or host in found or not is_host_name(host):
+                continue
+            around = text[max(0, match.start() - _SENTENCE // 2) : match.end() + _SENTENCE // 2]
+            if brand_of(host) in brands or _ANNOUNCING.search(around):
+                add(host, "text")
     return list(found.values())
 
 
@@ -173,13 +185,6 @@ def hosts_in_list(body: bytes, content_type: str | None = None) -> list[str]:
         if host and host not in hosts:
             hosts.append(host)
     return hosts
-
-
-def _hosts_in_text(text: str) -> Iterator[str]:
-    for match in _HOST_IN_TEXT.finditer(text):
-        host = match.group(1).rstrip(".").lower()
-        if is_host_name(host):
-            yield host
 
 
 def _json_strings(value: object) -> Iterator[str]:

@@ -65,6 +65,16 @@ def test_what_only_looks_like_a_host_name_is_not_one() -> None:
     assert hosts(html) == {}
 
 
+def test_a_site_an_article_merely_mentions_is_no_candidate_one_bearing_the_outlets_name_is() -> (
+    None
+):
+    html = (
+        "<body><p>The footage was first posted on www.youtube.com and reported by bbc.co.uk, "
+        "as Reuters.com confirmed.</p><p>Follow presstv.tv</p></body>"
+    )
+    assert hosts(html) == {"presstv.tv": "text"}
+
+
 def test_links_count_when_their_text_or_sentence_announces_them() -> None:
     html = (
         '<body><p>Our new mirror: <a href="https://ptv-mirror.net/">click here</a></p>'
