@@ -14,13 +14,14 @@ lets the very next poll fail over to it when every configured domain goes dark m
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import scrapy
 from scrapy.http import HtmlResponse, Response
-from twisted.internet import threads
+from twisted.internet import defer
 from twisted.python.failure import Failure
 
 from newswatch.identity import outlet_host, same_path_on
@@ -44,6 +45,11 @@ if TYPE_CHECKING:
 __all__ = ["MAX_EXAMINED", "MirrorChecks"]
 
 logger = logging.getLogger("newswatch.crawl")
+
+# Seconds a poll waits for its candidates' names. A resolver that hangs (a name server that
+# drops queries, a name that does not exist where queries time out) must not hold the poll, and
+# so a `run --once`, open: the candidates wait for the next poll instead.
+RESOLVE_WITHIN = 3.0
 
 # Articles of one poll looked at for announcements (by the page readers: a parse costs a few
 # milliseconds): a footer or a banner is on every page, so two per poll find it.
@@ -142,7 +148,8 @@ class MirrorChecks:
         poll.outstanding += 1  # until the names are resolved
         self._resolving += 1
         resolver = self.context.resolver
-        resolving = threads.deferToThread(lambda: {host: resolver(host) for host in hosts})
+        resolving = _off_thread(lambda: {host: resolver(host) for host in hosts})
+        resolving.addTimeout(RESOLVE_WITHIN, _reactor())
         resolving.addBoth(self._resolved)
         resolving.addCallbacks(
             self._ask_candidates,
@@ -157,7 +164,14 @@ class MirrorChecks:
         return outcome
 
     def _not_resolved(self, failure: Failure, poll: OutletPoll) -> None:
-        logger.warning("%s: candidate mirrors not resolved: %s", poll.name, failure.value)
+        if failure.check(defer.TimeoutError):
+            logger.info(
+                "%s: candidate mirrors' names not resolved within %gs; the next poll asks again",
+                poll.name,
+                RESOLVE_WITHIN,
+            )
+        else:
+            logger.warning("%s: candidate mirrors not resolved: %s", poll.name, failure.value)
         self._done(poll)
 
     def _ask_candidates(
@@ -222,3 +236,37 @@ class MirrorChecks:
             poll.record_check(host, Check(sample.path, error=error or "no answer"))
         finally:
             self._done(poll)
+
+
+def _off_thread(work: Callable[[], Any]) -> defer.Deferred[Any]:
+    """``work()`` in a daemon thread of its own, its outcome fired on the reactor thread.
+
+    Not the reactor's thread pool: a name lookup that hangs would hold one of the threads Scrapy
+    resolves the crawl's own host names with, and the pool's threads are waited for at exit. A
+    result that comes after the poll stopped waiting (``RESOLVE_WITHIN``) is dropped.
+    """
+    outcome: defer.Deferred[Any] = defer.Deferred()
+
+    def fire(deliver: Callable[[Any], Any], value: Any) -> None:
+        if not outcome.called:
+            deliver(value)
+
+    reactor = _reactor()
+
+    def run() -> None:
+        try:
+            value = work()
+        except Exception:
+            reactor.callFromThread(fire, outcome.errback, Failure())
+        else:
+            reactor.callFromThread(fire, outcome.callback, value)
+
+    threading.Thread(target=run, name="mirror names", daemon=True).start()
+    return outcome
+
+
+def _reactor() -> Any:
+    """The running reactor, imported only once Scrapy has installed the one it wants."""
+    from twisted.internet import reactor
+
+    return reactor

@@ -13,11 +13,14 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from newswatch.spiders.mirror_checks import RESOLVE_WITHIN
 from tests.e2e import HARVEST, MIRROR, PALMYRA, PRIMARY, config_text, run_newswatch, write_config
+from tests.support.fake_dns import HANG
 from tests.support.outlet_site import FixtureArticle, OutletSite, render_article
 from tests.support.smtp import SmtpSink
 from tests.support.web import MultiHostServer
@@ -320,3 +323,21 @@ def test_the_service_verifies_fails_over_and_counts_mirrors_in_its_metrics(
     [new] = [a["article"] for a in alerts(webhook) if "theatre" in str(a["article"])]
     assert new["fetched_from"] == f"http://{FOUND}{NEW_PALMYRA.path}"  # type: ignore[index]
     assert len(notices(webhook)) == 1
+
+
+def test_a_name_server_that_never_answers_holds_neither_the_poll_nor_the_run(
+    tmp_path: Path, web: MultiHostServer, smtp: SmtpSink, webhook: WebhookReceiver
+) -> None:
+    outlet(web, FOUND)
+    write_config(tmp_path, config(smtp, webhook, "auto"))
+    hanging = {**DNS, FOUND: HANG, DECOY: HANG, LOOPBACK: HANG}
+
+    started = time.monotonic()
+    run = run_newswatch("run", "--once", cwd=tmp_path, web=web, dns=hanging)
+    assert run.code == 0, run.stderr
+    assert time.monotonic() - started < 30, "the run waited for a lookup that never returns"
+    assert f"names not resolved within {RESOLVE_WITHIN:g}s; the next poll asks again" in run.stderr
+    assert len(alerts(webhook)) == 1  # the poll itself went on as usual
+    status = run_newswatch("status", cwd=tmp_path)
+    assert f"{FOUND}: candidate;" in status.stdout  # not rejected: asked again next poll
+    assert not web.requests_for(FOUND)

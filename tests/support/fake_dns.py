@@ -3,7 +3,8 @@
 The test "internet" is one loopback proxy, so real DNS knows none of its host names. Mirror
 verification asks the system's resolver where a candidate lives (a mirror must be on a public
 address), and so does the crawl's egress rule: this wrapper gives them the answers a test
-wants. ``$NEWSWATCH_TEST_DNS`` maps host names to one address each (JSON); numeric addresses and
+wants. ``$NEWSWATCH_TEST_DNS`` maps host names to one address each (JSON), or to ``"hang"`` for a lookup
+that never returns; numeric addresses and
 ``localhost`` resolve as usual (the proxy, SMTP and webhook servers are on 127.0.0.1), and every
 other name does not resolve at all, so nothing a test does ever asks a real DNS server.
 """
@@ -14,7 +15,10 @@ import json
 import os
 import socket
 import sys
+import time
 from typing import Any
+
+HANG = "hang"  # as a name's address: its lookup never returns
 
 _real_getaddrinfo = socket.getaddrinfo
 
@@ -27,6 +31,8 @@ def install(names: dict[str, str]) -> None:
         name = host.decode() if isinstance(host, bytes) else host
         if isinstance(name, str) and name.lower().rstrip(".") in table:
             address = table[name.lower().rstrip(".")]
+            if address == HANG:  # a name server that never answers
+                time.sleep(3600)
             family = socket.AF_INET6 if ":" in address else socket.AF_INET
             sockaddr = (
                 (address, port or 0, 0, 0) if family == socket.AF_INET6 else (address, port or 0)
