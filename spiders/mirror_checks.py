@@ -27,6 +27,7 @@ from twisted.python.failure import Failure
 from newswatch.identity import outlet_host, same_path_on
 from newswatch.mirrors import MAX_SAMPLES, ArticleSample
 from newswatch.spiders.mirrors import Candidate, announced_hosts, hosts_in_list
+from newswatch.spiders.poll import MAX_VERIFIED_PER_POLL
 from newswatch.spiders.verification import (
     NEEDED,
     Check,
@@ -77,6 +78,7 @@ class MirrorChecks:
         if poll.discovers and isinstance(response, HtmlResponse):
             for candidate in announced_hosts(response.selector.root, response.url, poll.domains):
                 poll.note_candidate(candidate)
+            self._look_up_soon(poll)
 
     async def _look_around(self, poll: OutletPoll, response: HtmlResponse) -> None:
         """An article's part in finding mirrors, done by a page reader: the addresses it
@@ -103,6 +105,7 @@ class MirrorChecks:
             return
         for candidate in clues.candidates:
             poll.note_candidate(candidate)
+        self._look_up_soon(poll)
         if clues.fingerprint is not None and len(poll.samples) < MAX_SAMPLES:
             parts = urlsplit(response.url)
             path = parts.path + (f"?{parts.query}" if parts.query else "")
@@ -131,6 +134,7 @@ class MirrorChecks:
                 logger.warning("%s: %s lists no domain", poll.name, response.url)
             for host in hosts:
                 poll.note_candidate(Candidate(host, "mirror list", response.url))
+            self._look_up_soon(poll)
             yield from ()
         finally:
             self._done(poll)
@@ -147,42 +151,64 @@ class MirrorChecks:
             return False
         poll.outstanding += 1  # until the names are resolved
         self._resolving += 1
-        resolver = self.context.resolver
-        resolving = _off_thread(lambda: {host: resolver(host) for host in hosts})
-        resolving.addTimeout(RESOLVE_WITHIN, _reactor())
+        resolving = defer.gatherResults([self._lookup(poll, host) for host in hosts])
         resolving.addBoth(self._resolved)
         resolving.addCallbacks(
-            self._ask_candidates,
+            lambda found: self._ask_candidates(dict(zip(hosts, found, strict=True)), poll, samples),
             self._not_resolved,
-            callbackArgs=(poll, samples),
             errbackArgs=(poll,),
         )
         return True
+
+    def _look_up_soon(self, poll: OutletPoll) -> None:
+        """Start looking up the names of the candidates just announced, while the poll goes on,
+        so that its end rarely waits for them (the first few: a poll verifies no more)."""
+        for host in list(poll.candidates)[:MAX_VERIFIED_PER_POLL]:
+            self._lookup(poll, host)
+
+    def _lookup(self, poll: OutletPoll, host: str) -> defer.Deferred[list[str] | None]:
+        """The addresses of ``host``, looked up once a poll in a thread of its own; None when
+        no answer came within ``RESOLVE_WITHIN`` of asking."""
+        if host not in poll.lookups:
+            resolver = self.context.resolver
+            lookup = _off_thread(lambda: resolver(host))
+            lookup.addTimeout(RESOLVE_WITHIN, _reactor())
+            lookup.addErrback(lambda failure: None)
+            poll.lookups[host] = lookup
+        ready: defer.Deferred[list[str] | None] = defer.Deferred()
+        poll.lookups[host].addBoth(_passed_on, ready)  # each waiter gets the result
+        return ready
 
     def _resolved(self, outcome: Any) -> Any:
         self._resolving -= 1
         return outcome
 
     def _not_resolved(self, failure: Failure, poll: OutletPoll) -> None:
-        if failure.check(defer.TimeoutError):
-            logger.info(
-                "%s: candidate mirrors' names not resolved within %gs; the next poll asks again",
-                poll.name,
-                RESOLVE_WITHIN,
-            )
-        else:
-            logger.warning("%s: candidate mirrors not resolved: %s", poll.name, failure.value)
+        logger.warning("%s: candidate mirrors not verified: %s", poll.name, failure.value)
         self._done(poll)
 
     def _ask_candidates(
-        self, addresses: dict[str, list[str]], poll: OutletPoll, samples: list[ArticleSample]
+        self,
+        addresses: dict[str, list[str] | None],
+        poll: OutletPoll,
+        samples: list[ArticleSample],
     ) -> None:
         """Reject the candidates resolving where no outlet lives; ask the others for the
         samples' paths, on the outlet's scheme, without following redirects."""
         if poll.key not in self.polls:
             return  # the poll ended meanwhile (its deadline): the next one tries again
         try:
+            unanswered = [host for host, found in addresses.items() if found is None]
+            if unanswered:
+                logger.info(
+                    "%s: no address for %s within %gs; the next poll asks again",
+                    poll.name,
+                    ", ".join(unanswered),
+                    RESOLVE_WITHIN,
+                )
             for host, found in addresses.items():
+                if found is None:
+                    continue  # stays a candidate
                 problem = addresses_problem(found) if found else None
                 if problem or not found:
                     check = Check("", answer=problem) if problem else Check("", error="no address")
@@ -270,3 +296,8 @@ def _reactor() -> Any:
     from twisted.internet import reactor
 
     return reactor
+
+
+def _passed_on(result: Any, to: defer.Deferred[Any]) -> Any:
+    to.callback(result)
+    return result

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from newswatch.alerts.notices import Notices, mirror_found, outlet_dark, outlet_recovered
 from newswatch.config import Outlet
@@ -88,6 +89,9 @@ class OutletPoll:
         self.discovers = outlet.discover_mirrors != "off"
         self.verification_started = False
         self.expected_checks: dict[str, int] = {}  # candidate -> requests it was sent
+        # candidate -> its name's addresses, looked up as soon as it was announced (None when
+        # no answer came in time); a Deferred, typed loosely to keep Twisted out of this module
+        self.lookups: dict[str, Any] = {}
         self.examined = 0  # articles looked at for announcements
         self.brand = brand_of(outlet.domains[0])  # "presstv" of www.presstv.ir
         # Candidates waiting for a verdict, strong and weak (``is_strong``): each kind is capped
