@@ -88,7 +88,9 @@ class MirrorChecks:
         if not poll.discovers:
             return
         examine = poll.examined < MAX_EXAMINED
-        sample = len(poll.samples) < MAX_SAMPLES and (
+        # the stored samples are refreshed by one article a poll once there are enough of them
+        wanted = 1 if len(poll.status.samples) >= MAX_SAMPLES else MAX_SAMPLES
+        sample = len(poll.samples) < wanted and (
             outlet_host(response.url, poll.outlet.domains) is not None
         )
         if not (examine or sample):
@@ -106,7 +108,7 @@ class MirrorChecks:
         for candidate in clues.candidates:
             poll.note_candidate(candidate)
         self._look_up_soon(poll)
-        if clues.fingerprint is not None and len(poll.samples) < MAX_SAMPLES:
+        if clues.fingerprint is not None and len(poll.samples) < wanted:
             parts = urlsplit(response.url)
             path = parts.path + (f"?{parts.query}" if parts.query else "")
             poll.samples.append(ArticleSample(path, clues.fingerprint))
