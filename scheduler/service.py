@@ -257,7 +257,7 @@ class Service:
         current = self.in_flight.get(poll.name)
         if current is not None and current[0] is poll:
             del self.in_flight[poll.name]
-        self.outlet_health.poll_finished(poll.name, poll.outlet.domains, poll.status, poll.result)
+        self.outlet_health.poll_finished(poll.name, poll.domains, poll.status, poll.result)
         self.metrics.worker_polls.labels(self.consumer).inc()
         if self.shared is not None:
             self.shared.finished(poll)

@@ -314,6 +314,11 @@ def test_the_service_verifies_fails_over_and_counts_mirrors_in_its_metrics(
                 60,
                 "the new article's alert",
             )
+            # the discovered mirror in use has its health series like a configured domain
+            found_up = f'newswatch_domain_up{{domain="{FOUND}",outlet="pressdesk"}}'
+            wait_until(
+                lambda: metric(http_get(f"{base}/metrics")[1], found_up) == 1, 30, "its health"
+            )
             process.send_signal(signal.SIGTERM)
             assert process.wait(timeout=60) == 0
         finally:
