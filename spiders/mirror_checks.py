@@ -71,6 +71,7 @@ class MirrorChecks:
         def _done(self, poll: OutletPoll) -> None: ...
         def end_poll(self, poll: OutletPoll, cut_short: str | None = None) -> None: ...
         def poll_for(self, request: scrapy.Request) -> OutletPoll | None: ...
+        def failed_in_poll(self, failure: Failure) -> tuple[OutletPoll, scrapy.Request] | None: ...
 
     def _announced(self, poll: OutletPoll, response: Response) -> None:
         """Note the addresses a listing page of the outlet announces (its links are extracted
@@ -254,10 +255,10 @@ class MirrorChecks:
             self._done(poll)
 
     def on_verification_error(self, failure: Failure) -> None:
-        request: scrapy.Request | None = getattr(failure, "request", None)
-        poll = self.poll_for(request) if request is not None else None
-        if poll is None or request is None:
+        failed = self.failed_in_poll(failure)
+        if failed is None:
             return
+        poll, request = failed
         try:
             host, sample = request.meta["mirror_check"]
             error = " ".join((failure.getErrorMessage() or "").split())[:200]

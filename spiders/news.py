@@ -553,11 +553,17 @@ class NewsSpider(MirrorChecks, scrapy.Spider):
         self._reader_config = config
         return self._reader
 
-    def on_error(self, failure: Failure) -> None:
+    def failed_in_poll(self, failure: Failure) -> tuple[OutletPoll, scrapy.Request] | None:
+        """The poll and request a download failure belongs to; None when the poll is over."""
         request: scrapy.Request | None = getattr(failure, "request", None)
         poll = self.poll_for(request) if request is not None else None
-        if poll is None or request is None:
+        return (poll, request) if poll is not None and request is not None else None
+
+    def on_error(self, failure: Failure) -> None:
+        failed = self.failed_in_poll(failure)
+        if failed is None:
             return
+        poll, request = failed
         try:
             if failure.value is not None and is_too_large(failure.value):
                 self._too_large(poll, request)
