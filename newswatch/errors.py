@@ -5,6 +5,7 @@ NewswatchError                 root: every expected failure; the CLI prints it w
 │                              one error carries every problem found, so one run shows them all
 ├── UsageError                 a command names what does not exist or cannot be acted on (exit 2)
 ├── StoreError                 the state store cannot be reached or used
+├── CrawlError                 the crawl itself could not run (Scrapy refused to start it)
 ├── QuerySyntaxError           a watch query does not parse (column given); surfaces as ConfigError
 ├── TemplateError              a template is missing or does not render
 └── DeliveryError              a channel did not accept an alert (it stays pending)
@@ -20,6 +21,7 @@ from collections.abc import Sequence
 __all__ = [
     "ChannelDown",
     "ConfigError",
+    "CrawlError",
     "DeliveryError",
     "NewswatchError",
     "PartialRefusal",
@@ -70,6 +72,11 @@ class UsageError(NewswatchError):
 
 class StoreError(NewswatchError):
     """The state store (Redis or the embedded one) failed."""
+
+
+class CrawlError(NewswatchError):
+    """The crawl did not run at all: no outlet was polled (each outlet's own failures are
+    results, not this)."""
 
 
 class QuerySyntaxError(NewswatchError):

@@ -7,9 +7,11 @@ import sys
 from typing import TextIO
 
 from scrapy.crawler import CrawlerProcess
+from twisted.python.failure import Failure
 
 from newswatch.alerts.intake import AlertIntake
 from newswatch.config import Config
+from newswatch.errors import CrawlError
 from newswatch.spiders.context import CrawlContext, OutletResult
 from newswatch.spiders.news import NewsSpider
 from newswatch.spiders.poll import OutletPoll
@@ -50,6 +52,11 @@ def crawl_once(
         context = CrawlContext.for_config(config, store)
     progress = _Progress(len(outlets)) if sys.stderr.isatty() and len(outlets) > 1 else None
     process = CrawlerProcess(scrapy_settings(config.crawl))
-    process.crawl(NewsSpider, context=context, outlets=outlets, on_poll_finished=progress)
+    failures: list[Failure] = []
+    crawl = process.crawl(NewsSpider, context=context, outlets=outlets, on_poll_finished=progress)
+    crawl.addErrback(failures.append)  # else Twisted logs it as unhandled, and the run "succeeds"
     process.start()
+    if failures:
+        logger.debug("the crawl did not run", exc_info=failures[0].value)
+        raise CrawlError(f"the crawl could not run: {failures[0].getErrorMessage()}")
     return context.results

@@ -10,6 +10,7 @@ import os
 import pty
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -200,6 +201,24 @@ def test_outlet_unreachable_on_every_domain_exits_1(
     assert_clean_failure(result.stderr)
     status = run_newswatch("status", cwd=workdir)
     assert "pressdesk: UNREACHABLE, STALE (no success within 0:30:00)" in status.stdout
+
+
+def test_a_crawl_that_cannot_start_is_a_clear_error_and_exit_1(
+    tmp_path: Path, smtp: SmtpSink, webhook: WebhookReceiver
+) -> None:
+    # A program that installed Twisted's default reactor before calling newswatch: Scrapy
+    # refuses to crawl on it. Once this logged "Unhandled error in Deferred" and exited 0.
+    write_config(tmp_path, config_text(None, smtp, webhook))
+    script = (
+        "import sys; from twisted.internet import epollreactor; epollreactor.install(); "
+        "from newswatch.scheduler.cli import main; sys.exit(main(['run', '--once']))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 1, result.stderr
+    assert "newswatch: the crawl could not run: The installed reactor" in result.stderr
+    assert "Unhandled error" not in result.stderr
 
 
 def test_unreachable_redis_store_is_a_clear_error(
