@@ -51,6 +51,10 @@ logger = logging.getLogger("newswatch.crawl")
 # drops queries, a name that does not exist where queries time out) must not hold the poll, and
 # so a `run --once`, open: the candidates wait for the next poll instead.
 RESOLVE_WITHIN = 3.0
+# Lookup threads alive at once, over all polls. Past the wait above a thread lives on until the
+# system resolver gives up; with a resolver that hangs for every name, the candidates beyond
+# this many wait for a later poll (counted as newswatch/mirror_lookups_put_off).
+MAX_LOOKUP_THREADS = 16
 
 # Articles of one poll looked at for announcements (by the page readers: a parse costs a few
 # milliseconds): a footer or a banner is on every page, so two per poll find it.
@@ -65,6 +69,9 @@ class MirrorChecks:
         crawler: Crawler
         polls: dict[str, OutletPoll]
         _resolving: int
+        _lookup_threads: int
+
+        def _stat(self, key: str, count: int = 1) -> None: ...
 
         def _track(self, poll: OutletPoll, request: scrapy.Request) -> scrapy.Request: ...
         def _page_reader(self) -> PageReader: ...
@@ -173,14 +180,22 @@ class MirrorChecks:
         """The addresses of ``host``, looked up once a poll in a thread of its own; None when
         no answer came within ``RESOLVE_WITHIN`` of asking."""
         if host not in poll.lookups:
-            resolver = self.context.resolver
-            lookup = _off_thread(lambda: resolver(host))
-            lookup.addTimeout(RESOLVE_WITHIN, _reactor())
-            lookup.addErrback(lambda failure: None)
-            poll.lookups[host] = lookup
+            if self._lookup_threads >= MAX_LOOKUP_THREADS:  # a name server that hangs for all
+                self._stat("newswatch/mirror_lookups_put_off")
+                poll.lookups[host] = defer.succeed(None)  # the next poll asks again
+            else:
+                self._lookup_threads += 1
+                resolver = self.context.resolver
+                lookup = _off_thread(lambda: resolver(host), self._lookup_ended)
+                lookup.addTimeout(RESOLVE_WITHIN, _reactor())
+                lookup.addErrback(lambda failure: None)
+                poll.lookups[host] = lookup
         ready: defer.Deferred[list[str] | None] = defer.Deferred()
         poll.lookups[host].addBoth(_passed_on, ready)  # each waiter gets the result
         return ready
+
+    def _lookup_ended(self) -> None:
+        self._lookup_threads -= 1
 
     def _resolved(self, outcome: Any) -> Any:
         self._resolving -= 1
@@ -267,8 +282,9 @@ class MirrorChecks:
             self._done(poll)
 
 
-def _off_thread(work: Callable[[], Any]) -> defer.Deferred[Any]:
-    """``work()`` in a daemon thread of its own, its outcome fired on the reactor thread.
+def _off_thread(work: Callable[[], Any], ended: Callable[[], None]) -> defer.Deferred[Any]:
+    """``work()`` in a daemon thread of its own, its outcome fired on the reactor thread, and
+    ``ended()`` called there when the thread ends (also when nobody waits any more).
 
     Not the reactor's thread pool: a name lookup that hangs would hold one of the threads Scrapy
     resolves the crawl's own host names with, and the pool's threads are waited for at exit. A
@@ -289,6 +305,8 @@ def _off_thread(work: Callable[[], Any]) -> defer.Deferred[Any]:
             reactor.callFromThread(fire, outcome.errback, Failure())
         else:
             reactor.callFromThread(fire, outcome.callback, value)
+        finally:
+            reactor.callFromThread(ended)
 
     threading.Thread(target=run, name="mirror names", daemon=True).start()
     return outcome

@@ -127,6 +127,7 @@ class NewsSpider(MirrorChecks, scrapy.Spider):
         self._reader: PageReader | None = None  # started at the first article
         self._reader_config: Config | None = None  # the config it was started for
         self._resolving = 0  # candidate mirrors' names being resolved (off the reactor thread)
+        self._lookup_threads = 0  # threads looking up those names, alive
         self.reconfigure(context)
 
     def reconfigure(self, context: CrawlContext) -> None:

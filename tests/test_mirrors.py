@@ -315,3 +315,22 @@ def test_announced_addresses_go_before_mere_mentions_and_each_kind_is_capped(
     poll.note_candidate(Candidate("ptv-new.net", "redirect", PAGE))
     assert len(poll.candidates) == MAX_CANDIDATES + 2
     assert poll.to_verify() == ["www.presstv.co.uk", "ptv-new.net", "site0.com"]
+
+
+def test_names_past_the_cap_of_live_lookup_threads_wait_for_a_later_poll() -> None:
+    from types import SimpleNamespace
+
+    from newswatch.spiders.mirror_checks import MAX_LOOKUP_THREADS, MirrorChecks
+
+    asked: list[str] = []
+    counted: list[str] = []
+    checks = MirrorChecks()
+    checks.context = SimpleNamespace(resolver=asked.append)  # type: ignore[assignment]
+    checks._lookup_threads = MAX_LOOKUP_THREADS  # as many as may live, all still hanging
+    checks._stat = lambda key, count=1: counted.append(key)  # type: ignore[method-assign]
+    poll = SimpleNamespace(lookups={})
+    outcome: list[object] = []
+    checks._lookup(poll, "www.presstv.co.uk").addCallback(outcome.append)  # type: ignore[arg-type]
+    assert outcome == [None]  # not resolved in this poll: it stays a candidate
+    assert asked == [] and checks._lookup_threads == MAX_LOOKUP_THREADS
+    assert counted == ["newswatch/mirror_lookups_put_off"]
