@@ -49,11 +49,19 @@ _HOST_IN_TEXT = re.compile(
 
 # Words of a sentence announcing another address, in the languages of the outlets that publish
 # mirrors most; a link with none of them counts only when its text is an address itself.
-_ANNOUNCING = re.compile(
-    r"mirror|alternat|also be accessed|also available|new address|new domain|"
-    r"зеркал|альтернатив|новый адрес|آدرس|نشانی|جایگزین|بديل|رابط|عنوان الموقع|镜像|备用|网址",
-    re.IGNORECASE,
-)
+_ANNOUNCING = (
+    "mirror", "alternat", "also be accessed", "also available", "new address", "new domain",
+    "зеркал", "альтернатив", "новый адрес", "آدرس", "نشانی", "جایگزین", "بديل", "رابط",
+    "عنوان الموقع", "镜像", "备用", "网址",
+)  # fmt: skip
+
+
+def _announces(text: str) -> bool:
+    """Whether a text has a word that announces another address (substring search: a regex
+    alternation with IGNORECASE cost a page's whole look)."""
+    lowered = text.lower()
+    return any(word in lowered for word in _ANNOUNCING)
+
 
 _SENTENCE = 400  # characters: longer "surrounding text" is a section, not a sentence
 _TEXT = "//body//text()[not(ancestor::script) and not(ancestor::style) and not(ancestor::noscript)]"
@@ -137,17 +145,30 @@ def announced_hosts(
     for kind, query in _RELATIONS:
         for target in root.xpath(query):
             add(host_of(urljoin(url, str(target).strip())), kind)
-    for link in root.xpath("//body//a[@href]"):
-        href = urljoin(url, (link.get("href") or "").strip())
-        if not href.startswith(("http://", "https://")) or _own_link(href, own):
-            continue
-        text = " ".join(" ".join(link.xpath(".//text()")).split())
-        sentence = " ".join(" ".join(link.xpath("..//text()")).split())
-        if len(sentence) > _SENTENCE:  # the link sits in a whole page section, not a sentence
-            sentence = text
-        if host_of(text) or _ANNOUNCING.search(sentence):
-            add(host_of(href), "link")
+    # Most pages announce nothing: one look at all of their text says whether any sentence
+    # can announce an address or any host name can bear the outlet's name, and spares the
+    # text of every link's sentence and every text node (most of the cost, on pages whose
+    # links mostly lead elsewhere).
+    body = root.find("body")
+    everything = body.text_content() if body is not None else ""
+    announcing = _announces(everything)
     brands = {brand_of(host) for host in own} - {""}
+    lowered = everything.lower()
+    branded = any(brand in lowered for brand in brands)
+    for link in root.xpath("//body//a[@href]"):
+        href = (link.get("href") or "").strip()
+        if not href.lower().startswith(("http://", "https://", "//")):
+            continue  # a path: the page's own host, or no web address at all
+        href = urljoin(url, href)
+        if _own_link(href, own):
+            continue
+        text = " ".join(link.text_content().split())
+        if _looks_like_host(text) and host_of(text):
+            add(host_of(href), "link")
+        elif announcing and _announces(_sentence_of(link, text)):
+            add(host_of(href), "link")
+    if not (announcing or branded):
+        return list(found.values())
     for node in root.xpath(_TEXT):
         text = str(node)
         if "." not in text:
@@ -157,9 +178,20 @@ def announced_hosts(
             if host in own or host in found or not is_host_name(host):
                 continue
             around = text[max(0, match.start() - _SENTENCE // 2) : match.end() + _SENTENCE // 2]
-            if brand_of(host) in brands or _ANNOUNCING.search(around):
+            if brand_of(host) in brands or _announces(around):
                 add(host, "text")
     return list(found.values())
+
+
+def _looks_like_host(text: str) -> bool:
+    return "." in text and " " not in text and len(text) < 300
+
+
+def _sentence_of(link: lxml.html.HtmlElement, text: str) -> str:
+    """The text around a link: its parent's, unless that is a whole page section."""
+    parent = link.getparent()
+    sentence = " ".join(parent.text_content().split()) if parent is not None else text
+    return text if len(sentence) > _SENTENCE else sentence
 
 
 def _own_link(href: str, own: set[str]) -> bool:
