@@ -171,7 +171,11 @@ class PageReader:
                 raise RuntimeError("the page reader is closed")
             if self._pool is None:
                 context = multiprocessing.get_context("forkserver")
-                context.set_forkserver_preload(["newswatch.spiders.analysis"])
+                # "__main__" too: else every worker runs the command's script again on start
+                # (multiprocessing's spawn preparation), importing the whole command line
+                # interface, about a second of CPU per worker; preloaded, the fork server
+                # imports it once and its children see it is there already.
+                context.set_forkserver_preload(["__main__", "newswatch.spiders.analysis"])
                 records: multiprocessing.Queue[logging.LogRecord] = context.Queue()
                 self._logs = logging.handlers.QueueListener(records, _LogHere())
                 self._logs.start()
