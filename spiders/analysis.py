@@ -40,7 +40,7 @@ from newswatch.spiders.extraction import Reading, read_article
 from newswatch.spiders.mirrors import Candidate, announced_hosts, page_tree
 from newswatch.spiders.verification import page_fingerprint
 
-__all__ = ["MirrorClues", "PageReader", "default_workers"]
+__all__ = ["Look", "MirrorClues", "PageReader", "default_workers"]
 
 _T = TypeVar("_T")
 
@@ -85,41 +85,24 @@ class PageReader:
             logger.debug("page readers did not start ahead of the crawl", exc_info=True)
 
     async def read(
-        self, body: bytes, url: str, content_type: bytes | None = None
-    ) -> Reading | None:
-        """The page read as :func:`newswatch.spiders.extraction.read_article` does; None when it holds
-        nothing to read, or when its worker died (logged; the page is read again next poll).
+        self, body: bytes, url: str, content_type: bytes | None = None, look: Look | None = None
+    ) -> tuple[Reading | None, MirrorClues | None]:
+        """The page read as :func:`newswatch.spiders.extraction.read_article` does (None when it
+        holds nothing to read), and with ``look`` what it says about its outlet's other
+        addresses; (None, None) when its worker died (logged; the page is read again next poll).
 
         The page goes to the worker as the bytes that came off the wire and is decoded there,
         as Scrapy would decode it (``content_type`` is the response's header): decoding 180 KB
         and pickling the text again cost the crawler's thread a fifth of a millisecond a page.
+        Reading and looking are one task, so the page crosses to a worker and is decoded once.
         """
+        arguments = (body, url, content_type, look)
         if self._watchset is not None:
-            return _read(self._watchset, body, url, content_type)
-        return await self._in_worker(
-            lambda: _read(self._here(), body, url, content_type),
-            _read_in_worker,
-            body,
-            url,
-            content_type,
+            return _read(self._watchset, *arguments)
+        answer = await self._in_worker(
+            lambda: _read(self._here(), *arguments), _read_in_worker, *arguments
         )
-
-    async def clues(
-        self,
-        body: bytes,
-        url: str,
-        content_type: bytes | None,
-        known: tuple[str, ...] | None,
-        sample: bool,
-    ) -> MirrorClues | None:
-        """What the page says about the outlet's other addresses: hosts it announces besides
-        ``known`` (None: not looked for), and with ``sample`` its content fingerprint. None
-        when its worker died (logged). Parsing a page costs milliseconds, so it is done here
-        and not on the crawler's thread."""
-        arguments = (body, url, content_type, known, sample)
-        if self._watchset is not None:
-            return _clues(*arguments)
-        return await self._in_worker(lambda: _clues(*arguments), _clues, *arguments)
+        return answer if answer is not None else (None, None)
 
     async def _in_worker(
         self, here: Callable[[], _T], task: Callable[..., _T], *args: Any
@@ -171,11 +154,14 @@ class PageReader:
                 raise RuntimeError("the page reader is closed")
             if self._pool is None:
                 context = multiprocessing.get_context("forkserver")
-                # "__main__" too: else every worker runs the command's script again on start
-                # (multiprocessing's spawn preparation), importing the whole command line
-                # interface, about a second of CPU per worker; preloaded, the fork server
-                # imports it once and its children see it is there already.
-                context.set_forkserver_preload(["__main__", "newswatch.spiders.analysis"])
+                # Every worker runs the command's script again as it starts (multiprocessing's
+                # spawn preparation), and so imports the whole command line interface: about
+                # a second of CPU each. Preloaded here, it is imported once, by the fork
+                # server, and its children find it imported. ("__main__" in the preload list
+                # would be the documented way; Python 3.11's fork server ignores it.)
+                context.set_forkserver_preload(
+                    ["newswatch.scheduler.cli", "newswatch.spiders.analysis"]
+                )
                 records: multiprocessing.Queue[logging.LogRecord] = context.Queue()
                 self._logs = logging.handlers.QueueListener(records, _LogHere())
                 self._logs.start()
@@ -219,13 +205,19 @@ def _ready() -> None:
     """A worker's first task: proves it is up."""
 
 
-def _read_in_worker(body: bytes, url: str, content_type: bytes | None) -> Reading | None:
+def _read_in_worker(
+    body: bytes, url: str, content_type: bytes | None, look: Look | None
+) -> tuple[Reading | None, MirrorClues | None]:
     assert _watchset is not None, "started without its watches"
-    return _read(_watchset, body, url, content_type)
+    return _read(_watchset, body, url, content_type, look)
 
 
-def _read(watchset: WatchSet, body: bytes, url: str, content_type: bytes | None) -> Reading | None:
-    return read_article(_decoded(body, url, content_type), url, watchset.mentioned)
+@dataclass(frozen=True)
+class Look:
+    """What mirror discovery asks of an article page besides its reading."""
+
+    known: tuple[str, ...] | None  # the outlet's host names: look for others it announces
+    sample: bool  # its content fingerprint is wanted
 
 
 @dataclass(frozen=True)
@@ -236,14 +228,22 @@ class MirrorClues:
     fingerprint: str | None  # the page's content fingerprint, when it was asked for as a sample
 
 
-def _clues(
-    body: bytes, url: str, content_type: bytes | None, known: tuple[str, ...] | None, sample: bool
-) -> MirrorClues:
-    tree = page_tree(_decoded(body, url, content_type))
+def _read(
+    watchset: WatchSet, body: bytes, url: str, content_type: bytes | None, look: Look | None
+) -> tuple[Reading | None, MirrorClues | None]:
+    html = _decoded(body, url, content_type)
+    reading = read_article(html, url, watchset.mentioned)
+    return reading, _clues(html, url, look) if look is not None else None
+
+
+def _clues(html: str, url: str, look: Look) -> MirrorClues:
+    if look.known is None and not look.sample:
+        return MirrorClues((), None)
+    tree = page_tree(html)
     if tree is None:
         return MirrorClues((), None)
-    candidates = tuple(announced_hosts(tree, url, known)) if known is not None else ()
-    return MirrorClues(candidates, page_fingerprint(tree) if sample else None)
+    candidates = tuple(announced_hosts(tree, url, look.known)) if look.known is not None else ()
+    return MirrorClues(candidates, page_fingerprint(tree) if look.sample else None)
 
 
 def _decoded(body: bytes, url: str, content_type: bytes | None) -> str:

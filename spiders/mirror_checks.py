@@ -26,6 +26,7 @@ from twisted.python.failure import Failure
 
 from newswatch.identity import outlet_host, same_path_on
 from newswatch.mirrors import MAX_SAMPLES, ArticleSample
+from newswatch.spiders.analysis import Look, MirrorClues
 from newswatch.spiders.mirrors import Candidate, announced_hosts, hosts_in_list
 from newswatch.spiders.poll import MAX_VERIFIED_PER_POLL
 from newswatch.spiders.verification import (
@@ -88,34 +89,36 @@ class MirrorChecks:
                 poll.note_candidate(candidate)
             self._look_up_soon(poll)
 
-    async def _look_around(self, poll: OutletPoll, response: HtmlResponse) -> None:
-        """An article's part in finding mirrors, done by a page reader: the addresses it
-        announces (the first few articles of each poll: a footer or a banner is on every page),
-        and its content fingerprint while the poll has too few samples from a configured domain
-        (what candidates must serve too)."""
+    def _look_for(self, poll: OutletPoll, response: HtmlResponse) -> Look | None:
+        """An article's part in finding mirrors, done by the page reader with its reading: the
+        addresses it announces (the first few articles of each poll: a footer or a banner is
+        on every page), and its content fingerprint while the poll has too few samples from a
+        configured domain (what candidates must serve too). None: nothing to look for."""
         if not poll.discovers:
-            return
+            return None
         examine = poll.examined < MAX_EXAMINED
         # the stored samples are refreshed by one article a poll once there are enough of them
         wanted = 1 if len(poll.status.samples) >= MAX_SAMPLES else MAX_SAMPLES
-        sample = len(poll.samples) < wanted and (
+        sample = len(poll.samples) + poll.sampling < wanted and (
             outlet_host(response.url, poll.outlet.domains) is not None
         )
         if not (examine or sample):
-            return
+            return None
         poll.examined += examine
-        clues = await self._page_reader().clues(
-            response.body,
-            response.url,
-            response.headers.get(b"Content-Type"),
-            tuple(poll.domains) if examine else None,
-            sample,
-        )
+        poll.sampling += sample
+        return Look(tuple(poll.domains) if examine else None, sample)
+
+    def _take_clues(
+        self, poll: OutletPoll, response: HtmlResponse, look: Look, clues: MirrorClues | None
+    ) -> None:
+        """What the reader found on a page it was asked to look at (``_look_for``)."""
+        poll.sampling -= look.sample
         if clues is None:
             return
         for candidate in clues.candidates:
             poll.note_candidate(candidate)
         self._look_up_soon(poll)
+        wanted = 1 if len(poll.status.samples) >= MAX_SAMPLES else MAX_SAMPLES
         if clues.fingerprint is not None and len(poll.samples) < wanted:
             parts = urlsplit(response.url)
             path = parts.path + (f"?{parts.query}" if parts.query else "")

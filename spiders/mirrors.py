@@ -163,9 +163,9 @@ def announced_hosts(
         if _own_link(href, own):
             continue
         text = " ".join(link.text_content().split())
-        if _looks_like_host(text) and host_of(text):
-            add(host_of(href), "link")
-        elif announcing and _announces(_sentence_of(link, text)):
+        if (_looks_like_host(text) and host_of(text)) or (
+            announcing and _announces(_sentence_of(link, text))
+        ):
             add(host_of(href), "link")
     if not (announcing or branded):
         return list(found.values())

@@ -511,10 +511,12 @@ class NewsSpider(MirrorChecks, scrapy.Spider):
             poll.count_error("article_not_html")
             self._stat("newswatch/articles_not_html")
             return None
-        await self._look_around(poll, response)
-        reading = await self._page_reader().read(
-            response.body, response.url, response.headers.get(b"Content-Type")
+        look = self._look_for(poll, response)
+        reading, clues = await self._page_reader().read(
+            response.body, response.url, response.headers.get(b"Content-Type"), look
         )
+        if look is not None:
+            self._take_clues(poll, response, look, clues)
         if reading is None or (reading.judged and not reading.text):
             self._stat("newswatch/articles_without_text")
             return None

@@ -93,6 +93,7 @@ class OutletPoll:
         # no answer came in time); a Deferred, typed loosely to keep Twisted out of this module
         self.lookups: dict[str, Any] = {}
         self.examined = 0  # articles looked at for announcements
+        self.sampling = 0  # articles whose fingerprint a reader is working out
         self.brand = brand_of(outlet.domains[0])  # "presstv" of www.presstv.ir
         # Candidates waiting for a verdict, strong and weak (``is_strong``): each kind is capped
         # so that pages naming many other sites neither grow the status nor crowd a real mirror.

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from newswatch.spiders.analysis import MirrorClues, PageReader
+from newswatch.spiders.analysis import Look, MirrorClues, PageReader
 from newswatch.spiders.extraction import Reading, read_article
 from newswatch.spiders.metadata import glance
 from newswatch.spiders.verification import page_fingerprint
@@ -97,7 +97,9 @@ def test_odd_input_gives_nothing_and_never_raises() -> None:
 
 
 def _read(reader: PageReader, html: str) -> Reading | None:
-    return asyncio.run(reader.read(html.encode(), URL, b"text/html; charset=utf-8"))
+    reading, clues = asyncio.run(reader.read(html.encode(), URL, b"text/html; charset=utf-8"))
+    assert clues is None  # none asked for
+    return reading
 
 
 @pytest.mark.parametrize("workers", [0, 2])
@@ -129,7 +131,7 @@ def test_a_page_is_decoded_by_its_reader_as_scrapy_would(
     )
     reader = PageReader({"palmyra": "Пальмире"}, workers)
     try:
-        reading = asyncio.run(reader.read(html.encode("windows-1251"), URL, content_type))
+        reading, _ = asyncio.run(reader.read(html.encode("windows-1251"), URL, content_type))
     finally:
         reader.close()
     assert reading is not None and reading.title == "Пальмира"
@@ -196,7 +198,10 @@ def test_a_reader_finds_mirror_clues_off_the_crawlers_thread(workers: int) -> No
     reader = PageReader({"tadmur": "Tadmur"}, workers)
     try:
         known = ("www.pressdesk.test",)
-        clues = asyncio.run(reader.clues(page.encode(), URL, b"text/html", known, True))
+        reading, clues = asyncio.run(
+            reader.read(page.encode(), URL, b"text/html", Look(known, sample=True))
+        )
+        assert reading is not None and "Tadmur" in reading.text  # read in the same task
         assert clues is not None
         assert {(c.host, c.announced_as) for c in clues.candidates} == {
             ("www.pressdesk.co.uk", "text"),
@@ -204,9 +209,9 @@ def test_a_reader_finds_mirror_clues_off_the_crawlers_thread(workers: int) -> No
         }
         assert clues.fingerprint == page_fingerprint(page)
         # a sample only: no candidates looked for; neither: nothing worked out
-        only = asyncio.run(reader.clues(page.encode(), URL, None, None, True))
+        _, only = asyncio.run(reader.read(page.encode(), URL, None, Look(None, sample=True)))
         assert only is not None and only.candidates == () and only.fingerprint is not None
-        neither = asyncio.run(reader.clues(b"", URL, None, None, False))
+        _, neither = asyncio.run(reader.read(b"", URL, None, Look(None, sample=False)))
         assert neither is not None and neither == MirrorClues((), None)
     finally:
         reader.close()
