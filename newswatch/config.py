@@ -109,9 +109,16 @@ def parse_size(value: Any) -> int:
 
 
 def _email_address(value: str) -> str:
-    """A bare address (it is also the SMTP envelope sender), checked for form, never by DNS."""
+    """A bare address (it is also the SMTP envelope sender), checked for form, never by DNS.
+
+    An address need not be deliverable on the internet (``desk@newsroom`` through an internal
+    relay is fine); the names email-validator holds reserved (``.local``, ``localhost``,
+    ``.test``, ...) are refused all the same.
+    """
     try:
-        email_validator.validate_email(value, check_deliverability=False)
+        email_validator.validate_email(
+            value, check_deliverability=False, globally_deliverable=False
+        )
     except email_validator.EmailNotValidError as exc:
         raise ValueError(f"not an email address: {value!r} ({exc})") from None
     return value

@@ -100,3 +100,20 @@ def test_durations(text: str | int, seconds: int) -> None:
 @pytest.mark.parametrize(("text", "size"), [("5MB", 5_000_000), ("512KiB", 524288), (100, 100)])
 def test_sizes(text: str | int, size: int) -> None:
     assert parse_size(text) == size
+
+
+def test_email_addresses_are_checked_for_form_not_for_internet_delivery(tmp_path: Path) -> None:
+    def channel(to: str) -> str:
+        return (
+            "outlets:\n  o: {domains: [a.example], feeds: [/rss]}\n"
+            "channels:\n"
+            f"  m: {{type: email, to: ['{to}'], from: nw@example.com, smtp: 'smtp://relay:25'}}\n"
+        )
+
+    path = tmp_path / "c.yaml"
+    path.write_text(channel("desk@newsroom"), encoding="utf-8")  # an internal relay's name
+    assert load_config(path).config.channels["m"].to == ["desk@newsroom"]  # type: ignore[union-attr]
+    path.write_text(channel("desk@@newsroom"), encoding="utf-8")
+    with pytest.raises(ConfigError) as refused:
+        load_checked_config(path)
+    assert refused.value.line == 4 and "not an email address" in refused.value.reason
