@@ -97,9 +97,7 @@ class MirrorChecks:
         if not poll.discovers:
             return None
         examine = poll.examined < MAX_EXAMINED
-        # the stored samples are refreshed by one article a poll once there are enough of them
-        wanted = 1 if len(poll.status.samples) >= MAX_SAMPLES else MAX_SAMPLES
-        sample = len(poll.samples) + poll.sampling < wanted and (
+        sample = len(poll.samples) + poll.sampling < _samples_wanted(poll) and (
             outlet_host(response.url, poll.outlet.domains) is not None
         )
         if not (examine or sample):
@@ -118,8 +116,7 @@ class MirrorChecks:
         for candidate in clues.candidates:
             poll.note_candidate(candidate)
         self._look_up_soon(poll)
-        wanted = 1 if len(poll.status.samples) >= MAX_SAMPLES else MAX_SAMPLES
-        if clues.fingerprint is not None and len(poll.samples) < wanted:
+        if clues.fingerprint is not None and len(poll.samples) < _samples_wanted(poll):
             parts = urlsplit(response.url)
             path = parts.path + (f"?{parts.query}" if parts.query else "")
             poll.samples.append(ArticleSample(path, clues.fingerprint))
@@ -325,3 +322,8 @@ def _reactor() -> Any:
 def _passed_on(result: Any, to: defer.Deferred[Any]) -> Any:
     to.callback(result)
     return result
+
+
+def _samples_wanted(poll: OutletPoll) -> int:
+    """Sample fingerprints a poll takes: enough to verify with, then one a poll to refresh."""
+    return 1 if len(poll.status.samples) >= MAX_SAMPLES else MAX_SAMPLES

@@ -56,11 +56,12 @@ _ANNOUNCING = (
 )  # fmt: skip
 
 
-def _announces(text: str) -> bool:
+def _announces(text: str, lowered: bool = False) -> bool:
     """Whether a text has a word that announces another address (substring search: a regex
-    alternation with IGNORECASE cost a page's whole look)."""
-    lowered = text.lower()
-    return any(word in lowered for word in _ANNOUNCING)
+    alternation with IGNORECASE cost a page's whole look); ``lowered``: it is lower case
+    already."""
+    text = text if lowered else text.lower()
+    return any(word in text for word in _ANNOUNCING)
 
 
 _SENTENCE = 400  # characters: longer "surrounding text" is a section, not a sentence
@@ -150,11 +151,10 @@ def announced_hosts(
     # text of every link's sentence and every text node (most of the cost, on pages whose
     # links mostly lead elsewhere).
     body = root.find("body")
-    everything = body.text_content() if body is not None else ""
-    announcing = _announces(everything)
+    everything = body.text_content().lower() if body is not None else ""
+    announcing = _announces(everything, lowered=True)
     brands = {brand_of(host) for host in own} - {""}
-    lowered = everything.lower()
-    branded = any(brand in lowered for brand in brands)
+    branded = any(brand in everything for brand in brands)
     for link in root.xpath("//body//a[@href]"):
         href = (link.get("href") or "").strip()
         if not href.lower().startswith(("http://", "https://", "//")):

@@ -512,11 +512,14 @@ class NewsSpider(MirrorChecks, scrapy.Spider):
             self._stat("newswatch/articles_not_html")
             return None
         look = self._look_for(poll, response)
-        reading, clues = await self._page_reader().read(
-            response.body, response.url, response.headers.get(b"Content-Type"), look
-        )
-        if look is not None:
-            self._take_clues(poll, response, look, clues)
+        clues = None
+        try:
+            reading, clues = await self._page_reader().read(
+                response.body, response.url, response.headers.get(b"Content-Type"), look
+            )
+        finally:  # the poll's count of fingerprints in the works comes down whatever happened
+            if look is not None:
+                self._take_clues(poll, response, look, clues)
         if reading is None or (reading.judged and not reading.text):
             self._stat("newswatch/articles_without_text")
             return None
