@@ -442,3 +442,22 @@ def test_a_webhook_moved_for_good_is_an_error_naming_the_new_address_not_a_deliv
     assert (posts[1].path, posts[1].status) == ("/hook", 200)
     assert posts[1].body == moved.body  # the same alert, kept pending, now delivered
     assert len(webhook.posts) == 2 and len(smtp.messages) == 1
+
+
+def test_smtp_sends_share_one_tls_context_made_again_after_its_lifetime(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import ssl
+
+    from newswatch.alerts import email
+
+    now = [1000.0]
+    monkeypatch.setattr(email.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(email, "_tls", None)
+    first = email.tls_context()
+    now[0] += email.TLS_CONTEXT_LIFETIME - 1
+    assert email.tls_context() is first
+    now[0] += 2
+    renewed = email.tls_context()
+    assert renewed is not first
+    assert renewed.verify_mode == ssl.CERT_REQUIRED and renewed.check_hostname
