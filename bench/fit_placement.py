@@ -27,9 +27,19 @@ of depth 2; ``--model logistic`` is the logistic regression it replaced, kept fo
 the folds in a random order instead of alphabetically, to see how much a number owes to one
 split.
 
-Finally the trees are fitted on all pages; ``--write`` saves them as the table
-``spiders/judging.py`` evaluates (``spiders/placement_trees.json``), after checking that the
-table gives scikit-learn's own probabilities on every training block.
+Two models are fitted each time: the full judging's, on the signals computed from all three
+extractors, and the first stage's, on the same signals computed from resiliparse alone
+(:func:`newswatch.spiders.extraction.first_evidence`). The product judges in two stages: the
+first stage's verdicts stand where its score is sure (beyond ``SURE_ARTICLE`` or
+``SURE_FURNITURE`` of ``spiders/judging.py``) on every block that holds the watched phrase,
+and the full judging decides the rest. That is scored probe by probe, as a watch on the probe
+would be judged, next to the full judging alone and the first stage alone, with the share of
+probes the first stage decided.
+
+Finally both models are fitted on all pages; ``--write`` saves them as the tables
+``spiders/judging.py`` evaluates (``spiders/placement_trees.json`` and
+``placement_trees_first.json``), after checking that each table gives scikit-learn's own
+probabilities on every training block.
 
 Usage, from the repository root::
 
@@ -58,8 +68,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.detection_quality import LOADERS, Page, _matches, default_corpus, probe_query
 from newswatch.alerts.matcher import NormalizedArticle
-from newswatch.spiders.extraction import evidence_of, read_page
-from newswatch.spiders.judging import MODEL_FILE, Trees, is_article
+from newswatch.spiders.extraction import (
+    FIRST_STAGE_MOST_HELD,
+    evidence_of,
+    first_evidence,
+    read_page,
+)
+from newswatch.spiders.judging import THRESHOLD, Stage, Trees, is_article, is_sure
 from newswatch.spiders.placement import FEATURES, block_features, named_furniture
 
 __all__ = ["Labelled", "export_trees", "label_page"]
@@ -79,14 +94,24 @@ class Labelled:
     rows: list[list[float]]
     labels: list[int | None]
     furniture: list[bool]  # named furniture: never article text, whatever the score
+    first_rows: list[list[float]]  # the same signals from the first stage's evidence
+
+    def of_stage(self, stage: Stage) -> Labelled:
+        """This page as the model of ``stage`` sees it."""
+        if stage is Stage.FULL:
+            return self
+        return Labelled(
+            self.page, self.title, self.texts, self.first_rows, self.labels, self.furniture, []
+        )
 
 
 def label_page(page: Page) -> Labelled:
     """The product's features for every block of ``page``, with the labels the set gives."""
     read = read_page(page.html, page.url)
     if read is None or not read.blocks:
-        return Labelled(page, read.title if read else "", [], [], [], [])
-    evidence = evidence_of(read)
+        return Labelled(page, read.title if read else "", [], [], [], [], [])
+    first = first_evidence(read)
+    evidence = evidence_of(read, first)
     rows = block_features(read.blocks, evidence)
     furniture = [kind is not None for kind in named_furniture(read.blocks, evidence)]
     reference = " ".join(page.reference.split())
@@ -101,7 +126,9 @@ def label_page(page: Page) -> Labelled:
             if any(_matches(p, "", block.text) for p in page.main):
                 label = 1
         labels.append(label)
-    return Labelled(page, read.title, [b.text for b in read.blocks], rows, labels, furniture)
+    texts = [b.text for b in read.blocks]
+    first_rows = block_features(read.blocks, first)
+    return Labelled(page, read.title, texts, rows, labels, furniture, first_rows)
 
 
 def _site(page: Page) -> str:
@@ -188,17 +215,18 @@ def _padded(nodes: Any, features: tuple[str, ...]) -> tuple[list[str], list[floa
     return names, splits, values
 
 
-def _write_trees(model: Any, pages: list[Labelled]) -> None:
+def _write_trees(model: Any, pages: list[Labelled], stage: Stage) -> None:
     table = export_trees(model, FEATURES)
-    MODEL_FILE.write_text(json.dumps(table, separators=(",", ":")) + "\n", encoding="utf-8")
+    path = stage.model_file
+    path.write_text(json.dumps(table, separators=(",", ":")) + "\n", encoding="utf-8")
     x = np.asarray(_training(pages)[0])
-    trees = Trees.load(MODEL_FILE, FEATURES)
+    trees = Trees.load(path, FEATURES)
     expected = model.predict_proba(x)[:, 1]
     got = 1.0 / (1.0 + np.exp(-trees.margins(x)))
     gap = float(np.max(np.abs(expected - got)))
     if not math.isfinite(gap) or gap > 1e-6:
         raise SystemExit(f"the exported table disagrees with scikit-learn by {gap}")
-    print(f"wrote {MODEL_FILE} ({len(table['leaf'])} trees; largest gap to scikit-learn {gap:.1e})")
+    print(f"wrote {path} ({len(table['leaf'])} trees; largest gap to scikit-learn {gap:.1e})")
 
 
 def _probabilities(model: Any, item: Labelled, columns: list[int]) -> list[float]:
@@ -234,6 +262,47 @@ def _score(items: list[tuple[Labelled, list[float]]], threshold: float) -> tuple
     return found / main, false / furniture
 
 
+def _verdicts(item: Labelled, scores: list[float], threshold: float) -> list[bool]:
+    return [
+        not named and (s >= threshold or _quoted(row))
+        for row, s, named in zip(item.rows, scores, item.furniture, strict=True)
+    ]
+
+
+def _score_in_stages(
+    items: list[tuple[Labelled, list[float], list[float]]], threshold: float
+) -> tuple[float, float, float]:
+    """Recall, false alerts and the share of probes the first stage decided, judging each probe
+    as a watch on it is judged (``newswatch.spiders.extraction.judge_blocks``): the first
+    stage's verdicts where it is sure of every block holding the phrase (and at most
+    ``FIRST_STAGE_MOST_HELD`` do), else the full one's."""
+    main = found = furniture = false = decided = 0
+    for item, full, first in items:
+        verdicts = {
+            Stage.FULL: _verdicts(item, full, threshold),
+            Stage.FIRST: _verdicts(item.of_stage(Stage.FIRST), first, threshold),
+        }
+        for phrase, is_main in [(p, True) for p in item.page.main] + [
+            (p, False) for p in item.page.furniture
+        ]:
+            query = probe_query(phrase)
+            if query is None:
+                continue
+            held = [i for i, t in enumerate(item.texts) if query.match("", t) is not None]
+            sure = len(held) <= FIRST_STAGE_MOST_HELD and all(
+                item.furniture[i] or is_sure(first[i]) for i in held
+            )
+            decided += sure
+            kept = verdicts[Stage.FIRST if sure else Stage.FULL]
+            text = "\n".join(t for t, keep in zip(item.texts, kept, strict=True) if keep)
+            hit = query.match(item.title, text) is not None
+            if is_main:
+                main, found = main + 1, found + hit
+            else:
+                furniture, false = furniture + 1, false + hit
+    return found / main, false / furniture, decided / (main + furniture)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     parser.add_argument("--corpus", type=Path, default=default_corpus())
@@ -242,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", choices=("trees", "logistic"), default="trees")
     parser.add_argument("--drop", action="append", default=[], help="leave out a signal")
     parser.add_argument("--shuffle", type=int, help="deal sites to folds in this seed's order")
-    parser.add_argument("--write", action="store_true", help=f"save the trees to {MODEL_FILE}")
+    parser.add_argument("--write", action="store_true", help="save both stages' trees")
     args = parser.parse_args(argv)
     if args.cache and args.cache.exists():
         pages: list[Labelled] = pickle.loads(args.cache.read_bytes())
@@ -256,11 +325,15 @@ def main(argv: list[str] | None = None) -> int:
         random.Random(args.shuffle).shuffle(sites)
     fold_of = {site: i % args.folds for i, site in enumerate(sites)}
     held_out: list[tuple[Labelled, list[float]]] = []
+    first_held_out: list[list[float]] = []
     for fold in range(args.folds):
-        model = _fit([p for p in pages if fold_of[_site(p.page)] != fold], args.model, columns)
+        training = [p for p in pages if fold_of[_site(p.page)] != fold]
+        model = _fit(training, args.model, columns)
+        first = _fit([p.of_stage(Stage.FIRST) for p in training], args.model, columns)
         for item in pages:
             if fold_of[_site(item.page)] == fold:
                 held_out.append((item, _probabilities(model, item, columns)))
+                first_held_out.append(_probabilities(first, item.of_stage(Stage.FIRST), columns))
     print(
         f"{args.model}, held out by site ({args.folds} folds, {len(sites)} sites): "
         "recall / false alerts"
@@ -272,10 +345,29 @@ def main(argv: list[str] | None = None) -> int:
             recall, false = _score(subset, threshold)
             cells.append(f"{dataset} {recall:.3f} / {false:.3f}")
         print(f"  threshold {threshold}: " + "   ".join(cells))
+    print(f"the two stages, threshold {THRESHOLD}: recall / false alerts (share decided first)")
+    for name, only in (("first stage alone", Stage.FIRST), ("two stages", None)):
+        cells = []
+        for dataset in LOADERS:
+            subset = [
+                (i, s, f)
+                for (i, s), f in zip(held_out, first_held_out, strict=True)
+                if i.page.dataset == dataset
+            ]
+            if only is Stage.FIRST:
+                staged = [(i.of_stage(Stage.FIRST), f) for i, _, f in subset]
+                recall, false = _score(staged, THRESHOLD)
+                cells.append(f"{dataset} {recall:.3f} / {false:.3f}")
+            else:
+                recall, false, decided = _score_in_stages(subset, THRESHOLD)
+                cells.append(f"{dataset} {recall:.3f} / {false:.3f} ({decided:.2f})")
+        print(f"  {name}: " + "   ".join(cells))
     if args.write:
         if args.model != "trees" or args.drop:
             parser.error("--write saves the product's model: trees over every signal")
-        _write_trees(_fit(pages, "trees", columns), pages)
+        for stage in Stage:
+            staged = [p.of_stage(stage) for p in pages]
+            _write_trees(_fit(staged, "trees", columns), staged, stage)
     return 0
 
 

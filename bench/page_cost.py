@@ -8,11 +8,14 @@ shared corpus's article pages and the generated watches of ``bench/match_watches
 
   look      glance: one resiliparse parse, metadata, the text of the whole page
   scan      WatchSet.mentioned over that text
-  judge     read_page + article_text: lxml blocks, three extractors, signals, weighing (the
-            baseline: what every page would cost if the analysis ran on all of them)
+  judge     read_page + article_text for these watches: lxml blocks, then the judging in two
+            stages (resiliparse and the signals first; the two trafilatura passes only where
+            the first stage is unsure about a block holding a watch term); what every page
+            would cost if the analysis ran on all of them
 
-and reports ms per page for each, the share of pages the scan lets skip the judging, and the
-ratio of look + judge to look + scan for those pages. All of it runs in the crawl's worker
+and reports ms per page for each, the share of pages the scan lets skip the judging, the share
+of pages the first stage decided alone, and the ratio of look + judge to look + scan for the
+pages with no watch term. All of it runs in the crawl's worker
 processes, off the reactor thread (spiders/analysis.py).
 
 Usage, from the repository root::
@@ -29,6 +32,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import trafilatura
 
 from bench.detection_quality import default_corpus, load_articles
 from bench.match_watches import build_watches
@@ -50,7 +55,15 @@ def main(argv: list[str] | None = None) -> int:
     pages = load_articles(args.corpus)[: args.pages]
     watchset = WatchSet(build_watches(args.watches, seed=1))
     read_page(pages[0].html, pages[0].url)  # warm-up: imports and caches
-    looks, scans, judges, skipped = [], [], [], 0
+    looks, scans, judges, skipped, full = [], [], [], 0, 0
+    extract = trafilatura.bare_extraction
+    passes: list[str] = []
+
+    def counted(*args: object, **kwargs: object) -> object:  # the full judging's passes
+        passes.append("")
+        return extract(*args, **kwargs)  # type: ignore[arg-type]
+
+    trafilatura.bare_extraction = counted  # type: ignore[assignment]
     for page in pages:
         started = time.perf_counter()
         first = glance(page.html, page.url)
@@ -62,9 +75,11 @@ def main(argv: list[str] | None = None) -> int:
         scans.append(_ms(started))
         started = time.perf_counter()
         read = read_page(page.html, page.url, first)
+        passes.clear()
         if read is not None:
-            article_text(read)
+            article_text(read, watchset.mentioned)
         judges.append(_ms(started))
+        full += bool(passes)
         skipped += not mentioned
     look_ms, scan_ms, judge_ms = (statistics.mean(x) for x in (looks, scans, judges))
     print(f"{len(looks)} article pages, {args.watches:,} watches")
@@ -72,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  scan  {scan_ms:7.1f} ms/page")
     print(f"  judge {judge_ms:7.1f} ms/page")
     print(f"pages with no watch term (judging skipped): {skipped}/{len(looks)}")
+    print(f"pages judged by the first stage alone: {len(looks) - full}/{len(looks)}")
     print(
         f"cost of such a page: look + scan {look_ms + scan_ms:.1f} ms against "
         f"look + judge {look_ms + judge_ms:.1f} ms: "

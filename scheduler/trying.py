@@ -190,7 +190,8 @@ def judge(watchset: WatchSet, source: PageSource) -> list[str]:
             lines += [f"  {kind} {m.term} ({m.field}, {what}): {_marked(m)}" for m in found]
         if blocks is None:
             page = read_page(source.html, source.url)
-            blocks = (judge_blocks(page) if page is not None else None) or []
+            judged = judge_blocks(page, watchset.mentioned) if page is not None else None
+            blocks = judged or []
         lines += _uncounted(term, kind, blocks)
     return [f"{head}: {'matched' if matches is not None else 'not matched'}", *lines]
 

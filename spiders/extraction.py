@@ -16,6 +16,7 @@ cannot stop a crawl.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ import trafilatura.settings
 from resiliparse.extract.html2text import extract_plain_text
 from resiliparse.parse.html import HTMLTree
 
-from newswatch.spiders.judging import article_scores, is_article
+from newswatch.spiders.judging import Stage, article_scores, is_article, is_sure
 from newswatch.spiders.metadata import Glance, glance, parse_timestamp
 from newswatch.spiders.placement import (
     Block,
@@ -41,6 +42,7 @@ from newswatch.spiders.placement import (
 from newswatch.spiders.precision import article_container, headline_of, precise_text
 
 __all__ = [
+    "FIRST_STAGE_MOST_HELD",
     "MAX_BLOCKS",
     "Judged",
     "Page",
@@ -48,6 +50,7 @@ __all__ = [
     "article_text",
     "evidence_of",
     "extract_article",
+    "first_evidence",
     "judge_blocks",
     "read_article",
     "read_page",
@@ -59,6 +62,11 @@ logger = logging.getLogger(__name__)
 # square of a page's paragraphs (200,000 of them, within the 5 MB size limit, took minutes), so
 # a page beyond this many blocks is not judged: it is logged and yields no article text.
 MAX_BLOCKS = 20_000
+# The first stage is tried where at most this many blocks hold a watch term. Unsure, it adds
+# about 14 ms to the full judging; sure, it saves about 37 ms, so it pays where it is sure
+# more than about one time in four: held out by site it was sure 0.60, 0.49, 0.59 and 0.36
+# of the time with one to four blocks holding the phrase, and less beyond.
+FIRST_STAGE_MOST_HELD = 4
 
 
 @dataclass(frozen=True)
@@ -100,8 +108,12 @@ class Page:
         return self.first.visible_text
 
 
+def _everything(text: str) -> bool:
+    return True
+
+
 def read_article(
-    html: str, url: str, mentioned: Callable[[str], bool] = lambda text: True
+    html: str, url: str, mentioned: Callable[[str], bool] = _everything
 ) -> Reading | None:
     """The page read as far as its words can matter; None when it holds nothing to read.
 
@@ -120,7 +132,7 @@ def read_article(
             first.title, "", first.published, first.language, first.canonical, judged=False
         )
     page = read_page(html, url, first)
-    text = article_text(page) if page is not None else ""
+    text = article_text(page, mentioned) if page is not None else ""
     published = first.published
     if published is None and text:  # the publisher's markup has none: trafilatura's guess
         published = _guessed_date(html, url)
@@ -156,19 +168,28 @@ def _guessed_date(html: str, url: str) -> datetime | None:
         return None
 
 
-def evidence_of(page: Page) -> Evidence:
-    """What the extractors and the publisher's markup say about where the article is."""
-    precise = precise_text(copy.deepcopy(page.tree), page.url, page.json_ld_body)
-    document = trafilatura.bare_extraction(page.tree, url=page.url)  # it works on a copy
-    plain = document.text or "" if isinstance(document, trafilatura.settings.Document) else ""
+def first_evidence(page: Page) -> Evidence:
+    """What the first stage of the judging weighs: resiliparse's main content (its output stands
+    in for all three extractors' kept text), the publisher's markup, the headline."""
     main_content = extract_plain_text(HTMLTree.parse(page.html), main_content=True)
     headline = headline_of(page.tree)
     return Evidence(
-        kept=tuple(" ".join(text.split()) for text in (precise, plain, main_content)),
+        kept=(" ".join(main_content.split()),) * 3,
         json_ld_body=" ".join(page.json_ld_body.split()),
         container=article_container(page.tree, headline),
         headline=headline,
     )
+
+
+def evidence_of(page: Page, first: Evidence | None = None) -> Evidence:
+    """What the extractors and the publisher's markup say about where the article is (the
+    full judging's evidence; ``first``: the first stage's, whose parts it shares)."""
+    first = first or first_evidence(page)
+    precise = precise_text(copy.deepcopy(page.tree), page.url, page.json_ld_body)
+    document = trafilatura.bare_extraction(page.tree, url=page.url)  # it works on a copy
+    plain = document.text or "" if isinstance(document, trafilatura.settings.Document) else ""
+    kept = (" ".join(precise.split()), " ".join(plain.split()), first.kept[2])
+    return dataclasses.replace(first, kept=kept)
 
 
 @dataclass(frozen=True)
@@ -182,8 +203,18 @@ class Judged:
     score: float
 
 
-def judge_blocks(page: Page) -> list[Judged] | None:
-    """Every block of the page with its verdict; None when the page could not be judged."""
+def judge_blocks(page: Page, mentioned: Callable[[str], bool] = _everything) -> list[Judged] | None:
+    """Every block of the page with its verdict; None when the page could not be judged.
+
+    The judging runs in two stages. The first weighs cheap evidence (one extractor, the
+    markup, the shape of the page); where it is sure about every block that ``mentioned``
+    says holds a watch term, its verdicts stand. Otherwise the full judging weighs the two
+    trafilatura passes too, which cost about two thirds of the whole. Held out by site, the
+    two stages find as many mentions with as few false alerts as the full judging alone
+    (docs/detection.md). Where many blocks hold a term (a page that names many watches'
+    terms, or every word watched) the first stage is rarely sure of them all, so the full
+    judging runs at once.
+    """
     if len(page.blocks) > MAX_BLOCKS:
         logger.warning(
             "not judged: %s has %d blocks of text, more than %d",
@@ -193,22 +224,33 @@ def judge_blocks(page: Page) -> list[Judged] | None:
         )
         return None
     try:
-        evidence = evidence_of(page)
-        rows = block_features(page.blocks, evidence)
-        scores = article_scores(rows)
-        furniture = named_furniture(page.blocks, evidence)
+        held = [i for i, block in enumerate(page.blocks) if mentioned(block.text)]
+        first = None
+        if len(held) <= FIRST_STAGE_MOST_HELD:
+            first = first_evidence(page)
+            judged = _judged(page.blocks, first, Stage.FIRST)
+            if all(judged[i].furniture is not None or is_sure(judged[i].score) for i in held):
+                return judged
+        return _judged(page.blocks, evidence_of(page, first), Stage.FULL)
     except Exception:
         logger.warning("could not judge the page %s", page.url, exc_info=True)
         return None
+
+
+def _judged(blocks: list[Block], evidence: Evidence, stage: Stage) -> list[Judged]:
+    rows = block_features(blocks, evidence)
+    scores = article_scores(rows, stage)
+    furniture = named_furniture(blocks, evidence)
     return [
         Judged(block, is_article(row, score, named), named, score)
-        for block, row, score, named in zip(page.blocks, rows, scores, furniture, strict=True)
+        for block, row, score, named in zip(blocks, rows, scores, furniture, strict=True)
     ]
 
 
-def article_text(page: Page) -> str:
-    """The blocks judged to be the article, in page order, one per line ("" on failure)."""
-    kept = [judged.block.text for judged in judge_blocks(page) or () if judged.article]
+def article_text(page: Page, mentioned: Callable[[str], bool] = _everything) -> str:
+    """The blocks judged to be the article, in page order, one per line ("" on failure);
+    ``mentioned`` as for :func:`judge_blocks`."""
+    kept = [judged.block.text for judged in judge_blocks(page, mentioned) or () if judged.article]
     if kept and kept[0] == page.title:  # the headline is matched as the title already
         kept = kept[1:]
     return "\n".join(kept)

@@ -16,10 +16,17 @@ needed to fit; here the table is evaluated with numpy, every block of a page at 
 
 A missed alert costs an analyst more than a false one, so the threshold sits below the point
 where the two kinds of error would cost the same.
+
+Two tables are fitted the same way: the full judging's, and the first stage's, which sees the
+same signals computed with one extractor (resiliparse) in place of three. Where the first
+stage scores a block at or beyond :data:`SURE_ARTICLE` or below :data:`SURE_FURNITURE`, the
+full judging agreed on pages held out by site often enough that its verdict stands
+(``newswatch.spiders.extraction.judge_blocks``).
 """
 
 from __future__ import annotations
 
+import enum
 import functools
 import json
 from collections.abc import Sequence
@@ -31,12 +38,37 @@ import numpy.typing as npt
 
 from newswatch.spiders.placement import FEATURES
 
-__all__ = ["MODEL_FILE", "THRESHOLD", "Trees", "article_scores", "is_article"]
+__all__ = [
+    "SURE_ARTICLE",
+    "SURE_FURNITURE",
+    "THRESHOLD",
+    "Stage",
+    "Trees",
+    "article_scores",
+    "is_article",
+    "is_sure",
+]
 
-MODEL_FILE = Path(__file__).with_name("placement_trees.json")
+
+class Stage(enum.Enum):
+    """The two stages of the judging, each with its table of trees."""
+
+    FIRST = "placement_trees_first.json"
+    FULL = "placement_trees.json"
+
+    @property
+    def model_file(self) -> Path:
+        return Path(__file__).with_name(self.value)
+
+
 # Held out by site, this threshold gave the best recall at which false alerts stayed at
 # trafilatura's level or below on every dev set (bench/fit_placement.py prints the curve).
 THRESHOLD = 0.4
+# Held out by site, first-stage scores beyond these left the probes' recall and false alerts
+# as the full judging's on the articles and boilerplate sets, with the first stage deciding
+# about six probes in ten (bench/fit_placement.py prints both).
+SURE_ARTICLE = 0.95
+SURE_FURNITURE = 0.05
 
 
 @dataclass(frozen=True)
@@ -80,19 +112,24 @@ class Trees:
 
 
 @functools.cache
-def _trees() -> Trees:
+def _trees(stage: Stage) -> Trees:
     # Read on first use, not at import: bench/fit_placement.py imports this module to write
     # the table in the first place.
-    return Trees.load(MODEL_FILE, FEATURES)
+    return Trees.load(stage.model_file, FEATURES)
 
 
-def article_scores(rows: Sequence[Sequence[float]]) -> list[float]:
+def article_scores(rows: Sequence[Sequence[float]], stage: Stage = Stage.FULL) -> list[float]:
     """For each row of :data:`newswatch.spiders.placement.FEATURES` values, the likelihood that its
-    block is article text."""
+    block is article text, by the trees of ``stage``."""
     if not rows:
         return []
-    margins = _trees().margins(np.asarray(rows, dtype=np.float64))
+    margins = _trees(stage).margins(np.asarray(rows, dtype=np.float64))
     return [float(s) for s in 1.0 / (1.0 + np.exp(-np.clip(margins, -50.0, 50.0)))]
+
+
+def is_sure(score: float) -> bool:
+    """Whether a first-stage score is far enough from the threshold to stand."""
+    return score >= SURE_ARTICLE or score < SURE_FURNITURE
 
 
 _AT = {name: index for index, name in enumerate(FEATURES)}

@@ -3,7 +3,8 @@
 Each page is an ordinary news page (navigation, a story, a "most read" box, reader comments, a
 cookie banner, a footer) with the watched word written in exactly one place. The word reaches
 an alert only when it sits in the title or the article, judged by the same path a poll takes:
-:func:`read_page`, the watch-term scan over the whole page, then :func:`article_text`.
+:func:`read_page`, the watch-term scan over the whole page, then :func:`article_text` in its
+two stages, told which blocks hold a watch term.
 
 """
 
@@ -12,16 +13,25 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+import trafilatura
 
 from newswatch.alerts.matcher import compile_query
 from newswatch.alerts.query import parse_query
 from newswatch.alerts.watchset import WatchSet
-from newswatch.spiders.extraction import article_text, judge_blocks, read_page
-from newswatch.spiders.judging import MODEL_FILE, Trees, article_scores
-from newswatch.spiders.placement import FEATURES
+from newswatch.spiders.extraction import (
+    Page,
+    article_text,
+    evidence_of,
+    first_evidence,
+    judge_blocks,
+    read_page,
+)
+from newswatch.spiders.judging import Stage, Trees, article_scores, is_article, is_sure
+from newswatch.spiders.placement import FEATURES, Evidence, block_features, named_furniture
 
 WATCHED = "Palmyra"
 URL = "https://www.pressdesk.test/world/2026/11/30/floodwater.html"
@@ -105,7 +115,8 @@ def _alerts(page: NewsPage, query: str = WATCHED) -> bool:
     intake = _intake(query)
     if not intake.mentioned(read.visible_text):
         return False
-    return compile_query(parse_query(query)).match(read.title, article_text(read)) is not None
+    text = article_text(read, intake.mentioned)
+    return compile_query(parse_query(query)).match(read.title, text) is not None
 
 
 def _intake(query: str) -> WatchSet:
@@ -204,7 +215,8 @@ def test_the_alert_quotes_the_mention_in_the_article_not_the_one_in_the_sidebar(
     )
     read = read_page(page.html(), URL)
     assert read is not None and _intake(WATCHED).mentioned(read.visible_text)
-    matches = compile_query(parse_query(WATCHED)).match(read.title, article_text(read))
+    text = article_text(read, _intake(WATCHED).mentioned)
+    matches = compile_query(parse_query(WATCHED)).match(read.title, text)
     assert matches is not None
     (match,) = matches
     assert match.field == "body"
@@ -231,11 +243,12 @@ def test_the_trees_are_walked_as_written(tmp_path: Path) -> None:
     assert trees.margins(rows) == pytest.approx(expected)
 
 
-def test_the_shipped_trees_name_only_signals_the_page_gives() -> None:
-    trees = Trees.load(MODEL_FILE, FEATURES)
+@pytest.mark.parametrize("stage", list(Stage))
+def test_the_shipped_trees_name_only_signals_the_page_gives(stage: Stage) -> None:
+    trees = Trees.load(stage.model_file, FEATURES)
     assert trees.columns.shape[0] == trees.leaves.shape[0] > 0
-    assert article_scores([]) == []
-    (score,) = article_scores([[0.0] * len(FEATURES)])
+    assert article_scores([], stage) == []
+    (score,) = article_scores([[0.0] * len(FEATURES)], stage)
     assert 0.0 <= score <= 1.0
 
 
@@ -248,3 +261,64 @@ def test_furniture_is_named_by_the_first_word_written(names: str, said: str) -> 
     assert judged is not None
     (careers,) = [j for j in judged if j.block.text == "Careers" and j.block.element.tag == "p"]
     assert careers.furniture == said
+
+
+def _stage_verdicts(read: Page, evidence: Evidence, stage: Stage) -> list[tuple[bool, bool]]:
+    """For each block: whether the verdict of ``stage`` is sure, and the verdict."""
+    rows = block_features(read.blocks, evidence)
+    scores = article_scores(rows, stage)
+    named = named_furniture(read.blocks, evidence)
+    return [
+        (kind is not None or is_sure(score), is_article(row, score, kind))
+        for row, score, kind in zip(rows, scores, named, strict=True)
+    ]
+
+
+_PLACES = [
+    NewsPage(most_read=f"Tourists return to {WATCHED} after the war"),
+    NewsPage(comment=f"I visited {WATCHED} in 2009 and the ruins were breathtaking."),
+    NewsPage(cookie=f"{WATCHED} Media and its partners use cookies on this site."),
+    NewsPage(footer=f"About us · Contact · {WATCHED} Media Group · All rights reserved"),
+    NewsPage(inside_story=_CAPTION),
+    NewsPage(inside_story=_QUOTE),
+    NewsPage(paragraphs=[*_STORY[:3], f"Officials compared the damage with what {WATCHED} saw."]),
+]
+
+
+@pytest.mark.parametrize("place", _PLACES)
+def test_where_the_first_stage_is_sure_the_full_judging_agrees(place: NewsPage) -> None:
+    read = read_page(place.html(), URL)
+    assert read is not None
+    first = first_evidence(read)
+    cheap = _stage_verdicts(read, first, Stage.FIRST)
+    full = _stage_verdicts(read, evidence_of(read, first), Stage.FULL)
+    held = [i for i, block in enumerate(read.blocks) if WATCHED in block.text]
+    assert held
+    for i in held:
+        sure, verdict = cheap[i]
+        if sure:
+            assert verdict == full[i][1], read.blocks[i].text
+
+
+@pytest.mark.parametrize("place", _PLACES)
+def test_trafilatura_runs_only_where_the_first_stage_is_unsure(
+    place: NewsPage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The two trafilatura passes, two thirds of the judging's cost, run only for a page where
+    the first stage is unsure about a block holding the watched word."""
+    read = read_page(place.html(), URL)
+    assert read is not None
+    cheap = _stage_verdicts(read, first_evidence(read), Stage.FIRST)
+    held = [i for i, block in enumerate(read.blocks) if WATCHED in block.text]
+    sure = all(cheap[i][0] for i in held)
+    calls: list[str] = []
+    extract = trafilatura.bare_extraction
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(kwargs.get("url", ""))
+        return extract(*args, **kwargs)
+
+    monkeypatch.setattr(trafilatura, "bare_extraction", counted)
+    alerted = _alerts(place)
+    assert (calls == []) == sure
+    assert alerted == (place in _PLACES[4:])

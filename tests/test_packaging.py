@@ -98,6 +98,7 @@ def test_wheel_holds_only_the_newswatch_package(wheel: Path) -> None:
                 assert inside in names, inside
                 assert archive.read(inside) == source.read_bytes(), inside
         assert "newswatch/spiders/placement_trees.json" in names
+        assert "newswatch/spiders/placement_trees_first.json" in names
         for template in (ROOT / "templates").iterdir():
             assert archive.read(f"newswatch/templates/{template.name}") == template.read_bytes()
         assert not [n for n in names if "__pycache__" in n or n.startswith("tests/")]
