@@ -32,7 +32,10 @@ Probes are chosen by position, never at random, so every run measures the same p
 Extractors compared in one run: trafilatura with its default settings (the baseline of the
 ratios), resiliparse's main-content extraction and readability-lxml when installed (``pip
 install -e '.[bench]'``), and newswatch's own :func:`newswatch.spiders.extraction.extract_article`.
-``ms/page`` is the wall clock of the extractor call alone, parsing included.
+That judges a page as if every word were watched, so every block holds a watched term and the
+full judging decides: the first stage of the judging, which decides per watch, is measured by
+``bench/fit_placement.py`` instead. ``ms/page`` is the wall clock of the extractor call alone,
+parsing included.
 
 Usage, from the repository root in the project's virtualenv::
 
