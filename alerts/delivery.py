@@ -19,7 +19,6 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, TextIO
@@ -27,7 +26,7 @@ from typing import Any, TextIO
 import httpx
 
 from newswatch.alerts.digest import build_digest
-from newswatch.alerts.email import build_message, send_email
+from newswatch.alerts.email import MailSession, build_message
 from newswatch.alerts.render import Renderer
 from newswatch.alerts.webhook import post_webhook
 from newswatch.article import format_time
@@ -44,6 +43,7 @@ from newswatch.store import OutboxEntry, Store
 __all__ = [
     "RETRY_WINDOW",
     "ChannelSender",
+    "Connections",
     "DeliveryReport",
     "DeliveryWorker",
     "backoff",
@@ -84,12 +84,41 @@ def http_client() -> httpx.AsyncClient:
     return httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0))
 
 
-def _client_for(config: Config) -> AbstractAsyncContextManager[httpx.AsyncClient | None]:
-    """A webhook client when some channel is a webhook, else none: making one loads a TLS
-    context (about 25 ms of CPU), which a delivery run that only mails need not pay."""
-    if any(isinstance(channel, WebhookChannel) for channel in config.channels.values()):
-        return http_client()
-    return nullcontext()
+class Connections:
+    """What one delivery run sends through: a webhook client, made only when some channel is a
+    webhook (making one loads a TLS context, about 25 ms of CPU), and one mail session per
+    email channel, opened at its first message and ended with the run."""
+
+    def __init__(self, config: Config) -> None:
+        self._webhooks = any(isinstance(c, WebhookChannel) for c in config.channels.values())
+        self._http: httpx.AsyncClient | None = None
+        self._mail: dict[str, MailSession] = {}
+
+    async def __aenter__(self) -> Connections:
+        if self._webhooks:
+            self._http = await http_client().__aenter__()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        try:
+            await asyncio.gather(*(session.quit() for session in self._mail.values()))
+        finally:
+            self._mail.clear()
+            if self._http is not None:
+                await self._http.aclose()
+                self._http = None
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        assert self._http is not None, "a config with webhooks gets a client"
+        return self._http
+
+    def mail(self, name: str, channel: EmailChannel) -> MailSession:
+        """The run's session of the email channel ``name``."""
+        session = self._mail.get(name)
+        if session is None or session.channel is not channel:
+            session = self._mail[name] = MailSession(channel)
+        return session
 
 
 class ChannelSender:
@@ -103,7 +132,7 @@ class ChannelSender:
 
     async def send(
         self,
-        http: httpx.AsyncClient | None,
+        connections: Connections,
         channel_name: str,
         alert: dict[str, Any],
         recipients: Sequence[str] = (),
@@ -117,10 +146,9 @@ class ChannelSender:
             async with asyncio.timeout(self.deadline):
                 if isinstance(channel, EmailChannel):
                     message = build_message(alert, channel, self.renderer)
-                    await send_email(message, channel, recipients)
+                    await connections.mail(channel_name, channel).send(message, recipients)
                 elif isinstance(channel, WebhookChannel):
-                    assert http is not None, "a config with webhooks gets a client"
-                    await post_webhook(http, channel, alert, self.renderer)
+                    await post_webhook(connections.http, channel, alert, self.renderer)
                 elif isinstance(channel, ConsoleChannel):
                     print(self.renderer.text(alert), file=self.console, flush=True)
         except TimeoutError:
@@ -132,8 +160,8 @@ class ChannelSender:
         """One send outside a delivery run (``newswatch test-alert``)."""
 
         async def once() -> None:
-            async with http_client() as http:
-                await self.send(http, channel_name, alert)
+            async with Connections(self.config) as connections:
+                await self.send(connections, channel_name, alert)
 
         asyncio.run(once())
 
@@ -181,12 +209,12 @@ class DeliveryWorker:
         self.close_due_digests()
         report = DeliveryReport()
         taken = Counter[str]()
-        async with _client_for(self.config) as http:
+        async with Connections(self.config) as connections:
             try:
                 async with asyncio.timeout(self.run_timeout):
                     await asyncio.gather(
                         *(
-                            self._serve(channel, http, report, taken, ignore_schedule)
+                            self._serve(channel, connections, report, taken, ignore_schedule)
                             for channel in self.config.channels
                         )
                     )
@@ -203,7 +231,7 @@ class DeliveryWorker:
     async def _serve(
         self,
         channel: str,
-        http: httpx.AsyncClient | None,
+        connections: Connections,
         report: DeliveryReport,
         taken: Counter[str],
         ignore_schedule: bool,
@@ -217,14 +245,14 @@ class DeliveryWorker:
             if down is not None:  # the server is not answering: no use waiting on it again
                 self._retry(entry, down, report)
                 continue
-            down = await self.deliver(entry, report, http)
+            down = await self.deliver(entry, report, connections)
 
     async def deliver(
-        self, entry: OutboxEntry, report: DeliveryReport, http: httpx.AsyncClient | None
+        self, entry: OutboxEntry, report: DeliveryReport, connections: Connections
     ) -> ChannelDown | None:
         """Send one entry and record the outcome; the ChannelDown error when the server is."""
         try:
-            await self.sender.send(http, entry.channel, entry.payload, entry.recipients)
+            await self.sender.send(connections, entry.channel, entry.payload, entry.recipients)
         except PartialRefusal as exc:
             left = replace(entry, recipients=exc.refused)
             if exc.permanent:

@@ -6,6 +6,7 @@ to the mail client; the subject is one line whatever the article's title holds.
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import threading
 import time
@@ -22,9 +23,10 @@ from newswatch.alerts.render import Renderer
 from newswatch.config import EmailChannel
 from newswatch.errors import ChannelDown, DeliveryError, PartialRefusal, PermanentDeliveryError
 
-__all__ = ["STEP_TIMEOUT", "build_message", "message_id", "send_email", "tls_context"]
+__all__ = ["STEP_TIMEOUT", "MailSession", "build_message", "message_id", "tls_context"]
 
 STEP_TIMEOUT = 30.0  # one SMTP step; the whole exchange is bounded by the caller
+QUIT_TIMEOUT = 5.0  # ending a session: the messages are sent, the run need not wait on it
 
 # A TLS context reads the system's certificate store when it is made: about 20 ms of CPU, more
 # than the rest of a local send. One is shared by every send and made again after this many
@@ -53,70 +55,134 @@ def build_message(alert: dict[str, Any], channel: EmailChannel, renderer: Render
     return message
 
 
-async def send_email(
-    message: EmailMessage, channel: EmailChannel, recipients: Sequence[str] = ()
-) -> None:
-    """Send to ``recipients`` (default: the channel's ``to``), or raise.
+class MailSession:
+    """One SMTP session of an email channel, kept open for the messages of one delivery run.
 
-    DeliveryError means retry later, ChannelDown that the server did not answer at all (so the
-    channel's other alerts need not wait for it now), PartialRefusal that some recipients got
-    the alert and the others are to be tried again, PermanentDeliveryError that the server
-    refused for good. The caller bounds the whole exchange in time; each step has the deadline
-    of ``channel_deadline`` too, so a server that stops answering is given up on.
+    A session per message cost every alert a connection, a greeting and, where offered, a TLS
+    handshake and a login: several round trips to the server before the message moved. The
+    session opens at the run's first message and ends (QUIT) with the run. After a failure it
+    is dropped, and the next message opens a new one; a session the server ended between two
+    messages (an idle limit, a cap on messages per session) is opened again at once.
     """
-    url = urlsplit(channel.smtp)
-    host = url.hostname or "localhost"
-    implicit_tls = url.scheme == "smtps"
-    port = url.port or (465 if implicit_tls else 25)
-    to = list(recipients or channel.to)
-    smtp = aiosmtplib.SMTP(
-        hostname=host,
-        port=port,
-        use_tls=implicit_tls,
-        start_tls=False,  # decided below, so that credentials never go out in clear
-        tls_context=tls_context(),
-        timeout=STEP_TIMEOUT,
-    )
-    try:
+
+    def __init__(self, channel: EmailChannel) -> None:
+        self.channel = channel
+        self._url = urlsplit(channel.smtp)
+        self._host = self._url.hostname or "localhost"
+        self._implicit_tls = self._url.scheme == "smtps"
+        self._port = self._url.port or (465 if self._implicit_tls else 25)
+        self._smtp: aiosmtplib.SMTP | None = None
+
+    async def send(self, message: EmailMessage, recipients: Sequence[str] = ()) -> None:
+        """Send to ``recipients`` (default: the channel's ``to``), or raise.
+
+        DeliveryError means retry later, ChannelDown that the server did not answer at all (so
+        the channel's other alerts need not wait for it now), PartialRefusal that some
+        recipients got the alert and the others are to be tried again, PermanentDeliveryError
+        that the server refused for good. The caller bounds the whole exchange in time; each
+        step has a deadline too (``STEP_TIMEOUT``), so a server that stops answering is given
+        up on.
+        """
+        where = f"SMTP {self._host}:{self._port}"
+        to = list(recipients or self.channel.to)
+        try:
+            refused = await self._exchange(message, to)
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            self.close()
+            replies = {r.recipient: (r.code, r.message) for r in exc.recipients}
+            error = f"{where} refused every recipient: {_replies(replies)}"
+            if all(500 <= code < 600 for code, _ in replies.values()):
+                raise PermanentDeliveryError(error) from None
+            raise DeliveryError(error) from None
+        except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPTimeoutError, OSError) as exc:
+            self.close()
+            raise ChannelDown(f"{where} failed: {exc or type(exc).__name__}") from None
+        except aiosmtplib.SMTPResponseException as exc:
+            self.close()
+            raise DeliveryError(f"{where} answered {exc.code} {exc.message}") from None
+        except aiosmtplib.SMTPException as exc:
+            self.close()
+            raise ChannelDown(f"{where} failed: {exc or type(exc).__name__}") from None
+        except BaseException:  # cancelled at the deadline, or refused to log in in clear
+            self.close()
+            raise
+        if refused:
+            replies = {address: (reply.code, reply.message) for address, reply in refused.items()}
+            raise PartialRefusal(
+                f"{where} refused {len(replies)} of {len(to)} recipients: {_replies(replies)}",
+                refused=tuple(replies),
+                permanent=all(500 <= code < 600 for code, _ in replies.values()),
+            )
+
+    async def _exchange(
+        self, message: EmailMessage, to: list[str]
+    ) -> dict[str, aiosmtplib.SMTPResponse]:
+        """The recipients the server refused, sending on the open session or a new one."""
+        if self._smtp is not None and self._smtp.is_connected:
+            try:
+                refused, _ = await self._smtp.send_message(
+                    message, sender=self.channel.from_, recipients=to
+                )
+                return refused
+            except aiosmtplib.SMTPServerDisconnected:  # ended by the server since the last
+                pass
+        self.close()
+        self._smtp = await self._open()
+        refused, _ = await self._smtp.send_message(
+            message, sender=self.channel.from_, recipients=to
+        )
+        return refused
+
+    async def _open(self) -> aiosmtplib.SMTP:
+        url = self._url
+        smtp = aiosmtplib.SMTP(
+            hostname=self._host,
+            port=self._port,
+            use_tls=self._implicit_tls,
+            start_tls=False,  # decided below, so that credentials never go out in clear
+            tls_context=tls_context(),
+            timeout=STEP_TIMEOUT,
+        )
         await smtp.connect()
         try:
             await smtp.ehlo()
-            encrypted = implicit_tls
-            if not implicit_tls and smtp.supports_extension("starttls"):
+            encrypted = self._implicit_tls
+            if not self._implicit_tls and smtp.supports_extension("starttls"):
                 await smtp.starttls()
                 await smtp.ehlo()
                 encrypted = True
             if url.username and not encrypted and not _plaintext_auth_allowed(url.query):
                 raise DeliveryError(
-                    f"SMTP {host}:{port} offers no STARTTLS: the password of "
+                    f"SMTP {self._host}:{self._port} offers no STARTTLS: the password of "
                     f"{unquote(url.username)!r} is not sent in clear (use smtps://, or add "
                     "?plaintext_auth=yes to the smtp URL for a relay on a trusted network)"
                 )
             if url.username:
                 await smtp.login(unquote(url.username), unquote(url.password or ""))
-            refused, _ = await smtp.send_message(message, sender=channel.from_, recipients=to)
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+    async def quit(self) -> None:
+        """End the session politely, if one is open (never raises; bounded in time)."""
+        smtp, self._smtp = self._smtp, None
+        if smtp is None:
+            return
+        try:
+            if smtp.is_connected:
+                async with asyncio.timeout(QUIT_TIMEOUT):
+                    await smtp.quit()
+        except (aiosmtplib.SMTPException, OSError, TimeoutError):
+            pass  # the messages were sent; a session that ends badly loses nothing
         finally:
             smtp.close()
-    except aiosmtplib.SMTPRecipientsRefused as exc:
-        replies = {r.recipient: (r.code, r.message) for r in exc.recipients}
-        error = f"SMTP {host}:{port} refused every recipient: {_replies(replies)}"
-        if all(500 <= code < 600 for code, _ in replies.values()):
-            raise PermanentDeliveryError(error) from None
-        raise DeliveryError(error) from None
-    except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPTimeoutError, OSError) as exc:
-        raise ChannelDown(f"SMTP {host}:{port} failed: {exc or type(exc).__name__}") from None
-    except aiosmtplib.SMTPResponseException as exc:
-        raise DeliveryError(f"SMTP {host}:{port} answered {exc.code} {exc.message}") from None
-    except aiosmtplib.SMTPException as exc:
-        raise ChannelDown(f"SMTP {host}:{port} failed: {exc or type(exc).__name__}") from None
-    if refused:
-        replies = {address: (reply.code, reply.message) for address, reply in refused.items()}
-        raise PartialRefusal(
-            f"SMTP {host}:{port} refused {len(replies)} of {len(to)} recipients: "
-            f"{_replies(replies)}",
-            refused=tuple(replies),
-            permanent=all(500 <= code < 600 for code, _ in replies.values()),
-        )
+
+    def close(self) -> None:
+        """Drop the session at once (after a failure, its state is unknown)."""
+        smtp, self._smtp = self._smtp, None
+        if smtp is not None:
+            smtp.close()
 
 
 def tls_context() -> ssl.SSLContext:

@@ -461,3 +461,40 @@ def test_smtp_sends_share_one_tls_context_made_again_after_its_lifetime(
     renewed = email.tls_context()
     assert renewed is not first
     assert renewed.verify_mode == ssl.CERT_REQUIRED and renewed.check_hostname
+
+
+def test_the_alerts_of_a_run_share_one_smtp_session_opened_again_when_the_server_ends_it(
+    tmp_path: Path,
+    web: MultiHostServer,
+    outlet: OutletSite,
+    smtp: SmtpSink,
+    webhook: WebhookReceiver,
+) -> None:
+    write_config(tmp_path, config_text(None, smtp, webhook))
+    first = run_newswatch("run", "--once", cwd=tmp_path, web=web)
+    assert first.code == 0, first.stderr
+    shared = smtp.wait_for(2)
+    assert len({mail.peer for mail in shared}) == 1  # one session: one client port
+
+    smtp.hang_up_after_each = True
+    stories = {
+        "temple": "Restorers in Palmyra lifted the last fallen column of the temple back up.",
+        "museum": "The museum of Palmyra lent its busts to an exhibition abroad this winter.",
+        "road": "Drivers on the desert road to Palmyra reported new checkpoints on Sunday.",
+    }
+    for name, paragraph in stories.items():
+        outlet.add_article(
+            FixtureArticle(
+                path=f"/Detail/2026/11/28/palmyra-{name}.html",
+                title=f"Palmyra news: the {name}",
+                paragraphs=[paragraph],
+            )
+        )
+    second = run_newswatch("run", "--once", cwd=tmp_path, web=web)
+    assert second.code == 0, second.stderr
+    assert "retrying in" not in second.stderr
+    mails = smtp.wait_for(5)[2:]
+    assert sorted(m.subject for m in mails) == [
+        f"[newswatch] palmyra: Palmyra news: the {name}" for name in sorted(stories)
+    ]
+    assert len({mail.peer for mail in mails}) == 3  # each a session of its own, none lost

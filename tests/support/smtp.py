@@ -36,6 +36,7 @@ class ReceivedMail:
     mail_from: str
     rcpt_tos: list[str]
     raw: bytes
+    peer: str = ""  # the client's address and port: one per SMTP session
     message: EmailMessage = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -87,8 +88,12 @@ class _Handler:
             mail_from=envelope.mail_from or "",
             rcpt_tos=list(envelope.rcpt_tos),
             raw=raw,
+            peer=str(session.peer),
         )
         self.sink._record(mail)
+        if self.sink.hang_up_after_each and server.transport is not None:
+            # after this reply is written: a server that ends every session after a message
+            asyncio.get_running_loop().call_soon(server.transport.close)
         return "250 Message accepted for delivery"
 
 
@@ -106,6 +111,8 @@ class SmtpSink(LoopbackService):
     * ``refuse_recipients = {"desk@example.org": (450, "4.2.2 mailbox full")}`` makes RCPT
       answer that reply for that address only; the others are accepted.
     * ``delay`` seconds pass before DATA is answered: a slow server.
+    * ``hang_up_after_each``: the server ends the session after every accepted message
+      (as servers with a cap on messages per session, or a short idle limit, do).
     * AUTH (PLAIN/LOGIN) is advertised without TLS and any credentials are
       accepted unless ``credentials=(user, password)`` is given; successful logins
       are recorded in ``logins``.  STARTTLS is not offered.
@@ -124,6 +131,7 @@ class SmtpSink(LoopbackService):
         self.refuse_with: tuple[int, str] | None = None
         self.refuse_recipients: dict[str, tuple[int, str]] = {}
         self.delay = 0.0
+        self.hang_up_after_each = False
         self.credentials = credentials
         self.tls = tls
         self.implicit_tls = implicit_tls
