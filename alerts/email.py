@@ -61,8 +61,9 @@ class MailSession:
     A session per message cost every alert a connection, a greeting and, where offered, a TLS
     handshake and a login: several round trips to the server before the message moved. The
     session opens at the run's first message and ends (QUIT) with the run. After a failure it
-    is dropped, and the next message opens a new one; a session the server ended between two
-    messages (an idle limit, a cap on messages per session) is opened again at once.
+    is dropped, and the next message opens a new one; a session the server ends between two
+    messages (an idle limit, a cap on messages per session: it hangs up, or answers 421) is
+    opened again at once.
     """
 
     def __init__(self, channel: EmailChannel) -> None:
@@ -126,6 +127,9 @@ class MailSession:
                 return refused
             except aiosmtplib.SMTPServerDisconnected:  # ended by the server since the last
                 pass
+            except aiosmtplib.SMTPResponseException as exc:
+                if exc.code != 421:  # 421: the server is ending the session (a message cap)
+                    raise
         self.close()
         self._smtp = await self._open()
         refused, _ = await self._smtp.send_message(

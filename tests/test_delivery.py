@@ -463,7 +463,9 @@ def test_smtp_sends_share_one_tls_context_made_again_after_its_lifetime(
     assert renewed.verify_mode == ssl.CERT_REQUIRED and renewed.check_hostname
 
 
+@pytest.mark.parametrize("ending", ["hang up", "421"])
 def test_the_alerts_of_a_run_share_one_smtp_session_opened_again_when_the_server_ends_it(
+    ending: str,
     tmp_path: Path,
     web: MultiHostServer,
     outlet: OutletSite,
@@ -476,7 +478,7 @@ def test_the_alerts_of_a_run_share_one_smtp_session_opened_again_when_the_server
     shared = smtp.wait_for(2)
     assert len({mail.peer for mail in shared}) == 1  # one session: one client port
 
-    smtp.hang_up_after_each = True
+    smtp.one_message_per_session = ending
     stories = {
         "temple": "Restorers in Palmyra lifted the last fallen column of the temple back up.",
         "museum": "The museum of Palmyra lent its busts to an exhibition abroad this winter.",

@@ -91,10 +91,22 @@ class _Handler:
             peer=str(session.peer),
         )
         self.sink._record(mail)
-        if self.sink.hang_up_after_each and server.transport is not None:
+        session.delivered = True  # type: ignore[attr-defined]
+        if self.sink.one_message_per_session == "hang up" and server.transport is not None:
             # after this reply is written: a server that ends every session after a message
             asyncio.get_running_loop().call_soon(server.transport.close)
         return "250 Message accepted for delivery"
+
+    async def handle_MAIL(
+        self, server: SMTPServer, session: Session, envelope: Envelope, address: str, options: list
+    ) -> str:
+        if self.sink.one_message_per_session == "421" and getattr(session, "delivered", False):
+            if server.transport is not None:  # after this reply, as RFC 5321 has it
+                asyncio.get_running_loop().call_soon(server.transport.close)
+            return "421 4.7.0 too many messages in this session"
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
 
 
 def _free_port(host: str) -> int:
@@ -111,8 +123,9 @@ class SmtpSink(LoopbackService):
     * ``refuse_recipients = {"desk@example.org": (450, "4.2.2 mailbox full")}`` makes RCPT
       answer that reply for that address only; the others are accepted.
     * ``delay`` seconds pass before DATA is answered: a slow server.
-    * ``hang_up_after_each``: the server ends the session after every accepted message
-      (as servers with a cap on messages per session, or a short idle limit, do).
+    * ``one_message_per_session``: after one accepted message the server ends the session,
+      as servers with a cap on messages per session or a short idle limit do: ``"hang up"``
+      closes the connection at once, ``"421"`` answers the next MAIL with 421 and closes.
     * AUTH (PLAIN/LOGIN) is advertised without TLS and any credentials are
       accepted unless ``credentials=(user, password)`` is given; successful logins
       are recorded in ``logins``.  STARTTLS is not offered.
@@ -131,7 +144,7 @@ class SmtpSink(LoopbackService):
         self.refuse_with: tuple[int, str] | None = None
         self.refuse_recipients: dict[str, tuple[int, str]] = {}
         self.delay = 0.0
-        self.hang_up_after_each = False
+        self.one_message_per_session: str | None = None  # "hang up" or "421" after one
         self.credentials = credentials
         self.tls = tls
         self.implicit_tls = implicit_tls
