@@ -249,11 +249,8 @@ def _hit(phrase: str, article: NormalizedArticle) -> bool:
 def _score(items: list[tuple[Labelled, list[float]]], threshold: float) -> tuple[float, float]:
     main = found = furniture = false = 0
     for item, scores in items:
-        text = "\n".join(
-            t
-            for t, row, s, named in zip(item.texts, item.rows, scores, item.furniture, strict=True)
-            if (s >= threshold and not named) or (not named and _quoted(row))
-        )
+        kept = _verdicts(item, scores, threshold)
+        text = "\n".join(t for t, keep in zip(item.texts, kept, strict=True) if keep)
         article = NormalizedArticle.from_text(item.title, text)
         main += len(item.page.main)
         found += sum(_hit(phrase, article) for phrase in item.page.main)

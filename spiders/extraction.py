@@ -226,22 +226,23 @@ def judge_blocks(page: Page, mentioned: Callable[[str], bool] = _everything) -> 
         return None
     try:
         held = [i for i, block in enumerate(page.blocks) if mentioned(block.text)]
-        first = None
+        first = first_evidence(page)
+        furniture = named_furniture(page.blocks, first)  # by markup: the same in both stages
         if len(held) <= FIRST_STAGE_MOST_HELD:
-            first = first_evidence(page)
-            judged = _judged(page.blocks, first, Stage.FIRST)
+            judged = _judged(page.blocks, first, furniture, Stage.FIRST)
             if all(judged[i].furniture is not None or is_sure(judged[i].score) for i in held):
                 return judged
-        return _judged(page.blocks, evidence_of(page, first), Stage.FULL)
+        return _judged(page.blocks, evidence_of(page, first), furniture, Stage.FULL)
     except Exception:
         logger.warning("could not judge the page %s", page.url, exc_info=True)
         return None
 
 
-def _judged(blocks: list[Block], evidence: Evidence, stage: Stage) -> list[Judged]:
+def _judged(
+    blocks: list[Block], evidence: Evidence, furniture: list[str | None], stage: Stage
+) -> list[Judged]:
     rows = block_features(blocks, evidence)
     scores = article_scores(rows, stage)
-    furniture = named_furniture(blocks, evidence)
     return [
         Judged(block, is_article(row, score, named), named, score)
         for block, row, score, named in zip(blocks, rows, scores, furniture, strict=True)
