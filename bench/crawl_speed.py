@@ -42,6 +42,8 @@ Measured, for each contender, each a subprocess timed by the wall clock from lau
              from /proc every 0.1 s (a process pool's workers count; pages shared between
              forked processes count once per process, so this errs high)
   startup s  launch to the first request nginx logged
+  tail s     the last request nginx logged to the contender's exit (what a run does once it
+             has fetched everything: the last pages read, alerts delivered, shutdown)
 
 Then, after the (last) newswatch run: Redis bytes per remembered article, the sum of ``MEMORY
 USAGE key SAMPLES 0`` over every key matching ``newswatch:seen*`` (whatever their layout)
@@ -577,6 +579,7 @@ class Result:
     robots: int
     other: int  # responses that are neither a page nor robots.txt, or not 2xx/304
     startup: float | None
+    tail: float | None
     cpu: float  # CPU seconds of the process tree (last sample of each process)
     main_cpu: float  # of the contender's own process: the thread that crawls, and its helpers
     article_urls: frozenset[str]
@@ -607,6 +610,7 @@ def run_contender(
         sampler.start()
         code = process.wait()
         seconds = time.perf_counter() - started
+        exited = time.time()
         done.set()
         sampler.join()
     if code != 0:
@@ -617,6 +621,7 @@ def run_contender(
     pages = [h for h in ok if h.path != "/robots.txt"]
     robots = [h for h in ok if h.path == "/robots.txt"]
     first = min((h.at for h in hits if h.at is not None), default=None)
+    last = max((h.at for h in hits if h.at is not None), default=None)
     return Result(
         contender=contender,
         run=run,
@@ -626,6 +631,7 @@ def run_contender(
         robots=len(robots),
         other=len(hits) - len(pages) - len(robots),
         startup=first - launched if first is not None else None,
+        tail=exited - last if last is not None else None,
         cpu=sum(cpu.values()),
         main_cpu=cpu.get(process.pid, 0.0),
         article_urls=frozenset(h.host + h.path for h in pages if h.path.startswith("/news/")),
@@ -807,7 +813,7 @@ def report(
     print()
     print(
         f"{'contender':<14} {'pages':>6} {'seconds':>8} {'pages/s':>8} {'peak RSS MB':>12}"
-        f" {'vs bare':>8} {'startup s':>10} {'CPU s':>6} {'main CPU s':>10}"
+        f" {'vs bare':>8} {'startup s':>10} {'tail s':>7} {'CPU s':>6} {'main CPU s':>10}"
     )
     bare_rate: dict[int, float] = {}
     for r in results:
@@ -816,9 +822,10 @@ def report(
             bare_rate[r.run] = rate
         label = r.contender if args.runs == 1 else f"{r.contender} #{r.run + 1}"
         startup = f"{r.startup:10.2f}" if r.startup is not None else f"{'-':>10}"
+        tail = f"{r.tail:7.2f}" if r.tail is not None else f"{'-':>7}"
         print(
             f"{label:<14} {r.pages:6d} {r.seconds:8.1f} {rate:8.1f} {r.peak_rss / 2**20:12.0f}"
-            f" {rate / bare_rate[r.run]:7.2f}x {startup} {r.cpu:6.1f} {r.main_cpu:10.1f}"
+            f" {rate / bare_rate[r.run]:7.2f}x {startup} {tail} {r.cpu:6.1f} {r.main_cpu:10.1f}"
         )
     print()
     print(

@@ -65,6 +65,19 @@ def test_what_only_looks_like_a_host_name_is_not_one() -> None:
     assert hosts(html) == {}
 
 
+def test_only_text_a_reader_sees_names_candidates_however_deep_it_sits() -> None:
+    html = (
+        "<body><div><script>var mirror = 'presstv.net';</script>Our mirror: presstv.tv"
+        "<style>/* mirror presstv.org */</style><!-- mirror presstv.info --> and "
+        "<noscript>mirror presstv.biz</noscript>presstv.co.uk</div>"
+        + "<div>" * 250
+        + "also at the alternate address presstv.us"
+        + "</div>" * 250
+        + "</body>"
+    )
+    assert hosts(html) == {"presstv.tv": "text", "presstv.co.uk": "text", "presstv.us": "text"}
+
+
 def test_a_site_an_article_merely_mentions_is_no_candidate_one_bearing_the_outlets_name_is() -> (
     None
 ):
