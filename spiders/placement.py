@@ -425,13 +425,13 @@ class _Counts:
         counted = self._of.get(element)
         if counted is None:
             links = sum(self._link_words(a) for a in element.iter("a"))
-            counted = self._of[element] = (len("".join(element.itertext()).split()), links)
+            counted = self._of[element] = (len(element.text_content().split()), links)
         return counted
 
     def _link_words(self, a: lxml.etree._Element) -> int:
         words = self._link.get(a)
         if words is None:
-            words = self._link[a] = len("".join(a.itertext()).split())
+            words = self._link[a] = len(a.text_content().split())
         return words
 
 
@@ -482,7 +482,8 @@ class _Ancestry:
 def block_features(blocks: list[Block], evidence: Evidence) -> list[list[float]]:
     """One row of :data:`FEATURES` per block."""
     texts = [b.text for b in blocks]
-    found = [_occurring(texts, out) for out in evidence.kept]
+    occurring = _Occurring(texts)
+    found = [occurring.inside(out) for out in evidence.kept]
     kept = [[text in f for f in found] for text in texts]
     any_kept = [i for i, k in enumerate(kept) if k and k[0]]
     first, last = (any_kept[0], any_kept[-1]) if any_kept else (-1, -1)
@@ -495,7 +496,7 @@ def block_features(blocks: list[Block], evidence: Evidence) -> list[list[float]]
         if parent is not None:
             sibling_kept.setdefault(parent, []).append(int(any(k)))
     siblings_share = {p: sum(flags) / len(flags) for p, flags in sibling_kept.items()}
-    in_json_ld = _occurring(texts, evidence.json_ld_body)
+    in_json_ld = occurring.inside(evidence.json_ld_body)
     rows = []
     nearest = _distances(len(blocks), any_kept)
     kept_sizes = sorted(blocks[i].words for i in any_kept)
@@ -641,19 +642,32 @@ def _upper_share(text: str) -> float:
     return sum(map(str.isupper, letters)) / len(letters) if letters else 0.0
 
 
-def _occurring(texts: list[str], text: str) -> set[str]:
-    """Those of ``texts`` that occur in ``text``, found in one pass over it.
+class _Occurring:
+    """Which of a page's block texts occur in a text, each text searched in one pass.
 
     A substring test per block would cost blocks x length: minutes on a page of 200,000
-    paragraphs that is still within the size limit.
+    paragraphs that is still within the size limit. The automaton of the block texts is built
+    once a page, and a text asked about again (the first stage's three extractors are one)
+    is answered from memory.
     """
-    if not text:
-        return set()
-    automaton = ahocorasick.Automaton()
-    for candidate in set(texts):
-        automaton.add_word(candidate, candidate)
-    automaton.make_automaton()
-    return {found for _end, found in automaton.iter(text)}
+
+    def __init__(self, texts: list[str]) -> None:
+        self._texts = texts
+        self._automaton: ahocorasick.Automaton | None = None
+        self._found: dict[str, set[str]] = {}
+
+    def inside(self, text: str) -> set[str]:
+        if not text:
+            return set()
+        found = self._found.get(text)
+        if found is None:
+            if self._automaton is None:
+                self._automaton = ahocorasick.Automaton()
+                for candidate in set(self._texts):
+                    self._automaton.add_word(candidate, candidate)
+                self._automaton.make_automaton()
+            found = self._found[text] = {hit for _end, hit in self._automaton.iter(text)}
+        return found
 
 
 def _members(container: lxml.html.HtmlElement | None) -> set[lxml.etree._Element]:
