@@ -53,11 +53,19 @@ subprocess, timed as ``AlertIntake`` builds it: ``parse_query`` on every watch, 
 ``WatchSet(...)``; imports are done before the clock starts. One article is matched right after
 and timed on its own, so work a lazy build defers to first use is not hidden.
 
+``--reading-only`` crawls nothing: it reads the same site's article pages in this process, one
+by one, as the page readers would (``newswatch.spiders.analysis.read_fetched``, with the same
+watches, and the mirror looks of a first poll: the first ``MAX_EXAMINED`` articles of each outlet
+looked at for announced addresses, the first ``MAX_SAMPLES`` fingerprinted), and prints the CPU
+time by kind of page. In the crawl the readers set the pace (bench/README.md), and this number
+is free of the crawl's noise.
+
 Linux only (/proc). Usage, from the repository root in the project's virtualenv, with Redis
 running::
 
     python bench/crawl_speed.py [--outlets 300] [--articles 10] [--watches 1000] [--share 0.1]
                                 [--corpus PATH] [--redis redis://127.0.0.1:6379/12] [--runs 1]
+                                [--reading-only]
 
 ``--corpus`` defaults to ``$NEWSWATCH_CORPUS``, else ``../shared/corpus`` beside the repository.
 The Redis database given by ``--redis`` is flushed.
@@ -706,6 +714,43 @@ def run_bare(outlets: int, concurrency: int, per_domain: int) -> None:
 # --- WatchSet build time (runs in its own process: --build-time FILE) -------------------------------
 
 
+def time_reading(sites: Path, outlets: int, articles: int, queries: list[str]) -> None:
+    """The readers' share of a crawl, in this process: every article page of ``sites`` read as
+    a page reader reads it in a first poll, CPU time by kind of page."""
+    from newswatch.alerts.query import parse_query
+    from newswatch.alerts.watchset import WatchSet
+    from newswatch.mirrors import MAX_SAMPLES
+    from newswatch.spiders.analysis import Look, read_fetched
+    from newswatch.spiders.mirror_checks import MAX_EXAMINED
+
+    watchset = WatchSet({f"w{i}": parse_query(q) for i, q in enumerate(queries)})
+    work = []
+    for i in range(outlets):
+        for n in range(articles):  # the order a poll reads them in: newest first
+            examine, sample = n < MAX_EXAMINED, n < MAX_SAMPLES
+            look = Look((host(i),) if examine else None, True) if sample else None
+            body = (sites / host(i) / "news" / f"{n}.html").read_bytes()
+            work.append((body, f"http://{host(i)}/news/{n}.html", look))
+    for body, url, look in work[:20]:  # imports and caches
+        read_fetched(watchset, body, url, b"text/html", look)
+    cpu: dict[str, float] = defaultdict(float)
+    count: dict[str, int] = defaultdict(int)
+    for body, url, look in work:
+        started = time.process_time()
+        reading, _clues = read_fetched(watchset, body, url, b"text/html", look)
+        kind = "unreadable" if reading is None else "judged" if reading.judged else "not judged"
+        kind += ", mirror look" if look is not None else ""
+        cpu[kind] += time.process_time() - started
+        count[kind] += 1
+    print(f"reading alone: {len(work):,} article pages, {len(queries):,} watches, one process")
+    print(f"{'pages':<26} {'count':>6} {'CPU s':>7} {'ms a page':>10}")
+    for kind in sorted(cpu):
+        print(
+            f"{kind:<26} {count[kind]:6,d} {cpu[kind]:7.2f} {1000 * cpu[kind] / count[kind]:10.2f}"
+        )
+    print(f"{'all':<26} {len(work):6,d} {sum(cpu.values()):7.2f}")
+
+
 def time_build(job_file: Path) -> None:
     """Prints the seconds to parse and to build, the first match's ms and the peak RSS."""
     from newswatch.alerts.query import parse_query
@@ -890,6 +935,11 @@ def main() -> None:
     parser.add_argument(
         "--profile", type=Path, help="run newswatch under cProfile, its stats to this file"
     )
+    parser.add_argument(
+        "--reading-only",
+        action="store_true",
+        help="crawl nothing: time the readers' work on the same pages, in this process",
+    )
     parser.add_argument("--bare", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--per-domain", type=int, default=4, help=argparse.SUPPRESS)
     parser.add_argument("--build-time", type=Path, help=argparse.SUPPRESS)
@@ -923,6 +973,9 @@ def main() -> None:
             INJECTED,
         )
         check_watches(queries[: args.watches], texts, injected_page)
+        if args.reading_only:
+            time_reading(folder / "sites", args.outlets, args.articles, queries[: args.watches])
+            return
         config = folder / "newswatch.yaml"
         config.write_text(
             config_yaml(args.outlets, queries[: args.watches], args.redis, args.concurrency),

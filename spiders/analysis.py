@@ -40,7 +40,7 @@ from newswatch.spiders.extraction import Reading, read_article
 from newswatch.spiders.mirrors import Candidate, announced_hosts, page_tree
 from newswatch.spiders.verification import page_fingerprint
 
-__all__ = ["Look", "MirrorClues", "PageReader", "default_workers"]
+__all__ = ["Look", "MirrorClues", "PageReader", "default_workers", "read_fetched"]
 
 _T = TypeVar("_T")
 
@@ -98,9 +98,9 @@ class PageReader:
         """
         arguments = (body, url, content_type, look)
         if self._watchset is not None:
-            return _read(self._watchset, *arguments)
+            return read_fetched(self._watchset, *arguments)
         answer = await self._in_worker(
-            lambda: _read(self._here(), *arguments), _read_in_worker, *arguments
+            lambda: read_fetched(self._here(), *arguments), _read_in_worker, *arguments
         )
         return answer if answer is not None else (None, None)
 
@@ -209,7 +209,7 @@ def _read_in_worker(
     body: bytes, url: str, content_type: bytes | None, look: Look | None
 ) -> tuple[Reading | None, MirrorClues | None]:
     assert _watchset is not None, "started without its watches"
-    return _read(_watchset, body, url, content_type, look)
+    return read_fetched(_watchset, body, url, content_type, look)
 
 
 @dataclass(frozen=True)
@@ -228,9 +228,12 @@ class MirrorClues:
     fingerprint: str | None  # the page's content fingerprint, when it was asked for as a sample
 
 
-def _read(
+def read_fetched(
     watchset: WatchSet, body: bytes, url: str, content_type: bytes | None, look: Look | None
 ) -> tuple[Reading | None, MirrorClues | None]:
+    """All a page reader does with one fetched page, in this process: decode it, read it for
+    ``watchset``, and look for mirror clues when ``look`` asks (bench/crawl_speed.py's
+    ``--reading-only`` times exactly this)."""
     html = _decoded(body, url, content_type)
     reading = read_article(html, url, watchset.mentioned)
     return reading, _clues(html, url, look) if look is not None else None
