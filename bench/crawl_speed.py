@@ -259,14 +259,21 @@ def build_site(
 
 def page_texts(pages: list[CorpusPage]) -> list[str]:
     """Every word a crawler could see on each page, and more: text, scripts, meta content,
-    the feed title, and the injected sentence (so it can trigger no other watch)."""
+    the text the page readers scan (image alt texts and form fields included), the feed title,
+    and the injected sentence (so it can trigger no other watch)."""
     import lxml.html
+    from scrapy.http import HtmlResponse
+
+    from newswatch.spiders.metadata import glance
 
     texts = []
     for page in pages:
-        tree = lxml.html.fromstring(page.path.read_bytes())
+        body = page.path.read_bytes()
+        tree = lxml.html.fromstring(body)
         meta = " ".join(str(v) for v in tree.xpath("//meta/@content"))
-        texts.append("\n".join((page.title, tree.text_content(), meta, INJECTED)))
+        first = glance(HtmlResponse(page.url, body=body).text, page.url)
+        seen = first.visible_text if first is not None else ""
+        texts.append("\n".join((page.title, tree.text_content(), meta, seen, INJECTED)))
     return texts
 
 
