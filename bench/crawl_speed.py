@@ -964,9 +964,10 @@ def main() -> None:
         raise SystemExit(f"no corpus at {args.corpus} (give --corpus or set NEWSWATCH_CORPUS)")
     pages = load_pages(args.corpus)
     texts = page_texts(pages)
-    sizes = [int(s) for s in args.build_sizes.split(",") if s]
+    sizes = [int(s) for s in args.build_sizes.split(",") if s and not args.reading_only]
     queries = generate_watches(max([args.watches, *sizes]), texts)
-    flush(args.redis)
+    if not args.reading_only:
+        flush(args.redis)
 
     with tempfile.TemporaryDirectory(prefix="newswatch-crawl-speed-") as tmp:
         folder = Path(tmp)
