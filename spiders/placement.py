@@ -248,8 +248,21 @@ def segment(body: lxml.html.HtmlElement) -> list[Block]:
     return blocks
 
 
-def _name_words(element: lxml.etree._Element) -> tuple[str, ...]:
-    return _words_of_name(f"{element.get('class') or ''} {element.get('id') or ''}")
+def _role_words(element: lxml.etree._Element) -> tuple[str, ...]:
+    """The words of an element's class and id that can say what it is: a name that says what
+    an element holds ("content-with-sidebar", "has-comments") is the layout around the
+    article, not the furniture it names. ("no-cookies" is left alone: it names the notice
+    shown when cookies are off.)"""
+    return _words_of_role(f"{element.get('class') or ''} {element.get('id') or ''}")
+
+
+# "has-" or "with-" and a word, or the same in camel case ("hasSidebar").
+_COMPOSITION = re.compile(r"(?<![A-Za-z0-9])(?:has|with)(?:[-_]+[A-Za-z]+|[A-Z][a-z]*)")
+
+
+@functools.lru_cache(maxsize=65_536)
+def _words_of_role(raw: str) -> tuple[str, ...]:
+    return _words_of_name(_COMPOSITION.sub(" ", raw))
 
 
 def _name_kinds(element: lxml.etree._Element) -> frozenset[str]:
@@ -369,7 +382,7 @@ def named_furniture(blocks: list[Block], evidence: Evidence) -> list[str | None]
         role = (element.get("role") or "").lower()
         if element.tag in ("nav", "aside", "footer") or role in _FURNITURE_ROLES:
             return role or str(element.tag)
-        for word in _name_words(element):
+        for word in _role_words(element):
             if word.startswith(_NEVER_MATCHED) and not word.startswith(_NOT_FURNITURE):
                 return word
         return None

@@ -263,6 +263,26 @@ def test_furniture_is_named_by_the_first_word_written(names: str, said: str) -> 
     assert careers.furniture == said
 
 
+@pytest.mark.parametrize(
+    ("names", "said"),
+    [
+        ("sidebar", "sidebar"),
+        ("content-with-sidebar", None),  # the layout around the article, not a sidebar
+        ("post has-comments", None),
+        ("author hasMenu", None),
+        ("has-sidebar comments", "comments"),
+    ],
+)
+def test_a_name_saying_what_an_element_holds_is_no_furniture(names: str, said: str | None) -> None:
+    page = NewsPage().html().replace("</body>", f'<div class="{names}"><p>Careers</p></div></body>')
+    read = read_page(page, URL)
+    assert read is not None
+    judged = judge_blocks(read)
+    assert judged is not None
+    (careers,) = [j for j in judged if j.block.text == "Careers" and j.block.element.tag == "p"]
+    assert careers.furniture == said
+
+
 def _stage_verdicts(read: Page, evidence: Evidence, stage: Stage) -> list[tuple[bool, bool]]:
     """For each block: whether the verdict of ``stage`` is sure, and the verdict."""
     rows = block_features(read.blocks, evidence)
