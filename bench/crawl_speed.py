@@ -735,7 +735,7 @@ def time_reading(sites: Path, outlets: int, articles: int, queries: list[str]) -
     for i in range(outlets):
         for n in range(articles):  # the order a poll reads them in: newest first
             examine, sample = n < MAX_EXAMINED, n < MAX_SAMPLES
-            look = Look((host(i),) if examine else None, True) if sample else None
+            look = Look((host(i),) if examine else None, sample) if examine or sample else None
             body = (sites / host(i) / "news" / f"{n}.html").read_bytes()
             work.append((body, f"http://{host(i)}/news/{n}.html", look))
     for body, url, look in work[:20]:  # imports and caches

@@ -64,8 +64,9 @@ logger = logging.getLogger(__name__)
 MAX_BLOCKS = 20_000
 # The first stage is tried where at most this many blocks hold a watch term. Unsure, it adds
 # about 14 ms to the full judging; sure, it saves about 37 ms, so it pays where it is sure
-# more than about one time in four. Held out by site it was sure 0.79, 0.65, 0.80 and 0.45
-# of the time with one to four blocks holding the phrase; beyond, the cases are few (31), and
+# more than about one time in four. Held out by site (the trees before the 'has-'/'with-'
+# refit) it was sure 0.79, 0.65, 0.80 and 0.45 of the time with one to four blocks holding the
+# phrase; beyond, the cases are few (31), and
 # a page that names many watches' terms holds them in dozens of blocks.
 FIRST_STAGE_MOST_HELD = 4
 
