@@ -85,7 +85,12 @@ class PageReader:
             logger.debug("page readers did not start ahead of the crawl", exc_info=True)
 
     async def read(
-        self, body: bytes, url: str, content_type: bytes | None = None, look: Look | None = None
+        self,
+        body: bytes,
+        url: str,
+        content_type: bytes | None = None,
+        look: Look | None = None,
+        dated: bool = False,
     ) -> tuple[Reading | None, MirrorClues | None]:
         """The page read as :func:`newswatch.spiders.extraction.read_article` does (None when it
         holds nothing to read), and with ``look`` what it says about its outlet's other
@@ -95,8 +100,9 @@ class PageReader:
         as Scrapy would decode it (``content_type`` is the response's header): decoding 180 KB
         and pickling the text again cost the crawler's thread a fifth of a millisecond a page.
         Reading and looking are one task, so the page crosses to a worker and is decoded once.
+        ``dated`` as for :func:`~newswatch.spiders.extraction.read_article`.
         """
-        arguments = (body, url, content_type, look)
+        arguments = (body, url, content_type, look, dated)
         if self._watchset is not None:
             return read_fetched(self._watchset, *arguments)
         answer = await self._in_worker(
@@ -206,10 +212,10 @@ def _ready() -> None:
 
 
 def _read_in_worker(
-    body: bytes, url: str, content_type: bytes | None, look: Look | None
+    body: bytes, url: str, content_type: bytes | None, look: Look | None, dated: bool
 ) -> tuple[Reading | None, MirrorClues | None]:
     assert _watchset is not None, "started without its watches"
-    return read_fetched(_watchset, body, url, content_type, look)
+    return read_fetched(_watchset, body, url, content_type, look, dated)
 
 
 @dataclass(frozen=True)
@@ -229,13 +235,18 @@ class MirrorClues:
 
 
 def read_fetched(
-    watchset: WatchSet, body: bytes, url: str, content_type: bytes | None, look: Look | None
+    watchset: WatchSet,
+    body: bytes,
+    url: str,
+    content_type: bytes | None,
+    look: Look | None,
+    dated: bool = False,
 ) -> tuple[Reading | None, MirrorClues | None]:
     """All a page reader does with one fetched page, in this process: decode it, read it for
     ``watchset``, and look for mirror clues when ``look`` asks (bench/crawl_speed.py's
     ``--reading-only`` times exactly this)."""
     html = _decoded(body, url, content_type)
-    reading = read_article(html, url, watchset.mentioned)
+    reading = read_article(html, url, watchset.mentioned, dated)
     return reading, _clues(html, url, look) if look is not None else None
 
 

@@ -115,15 +115,17 @@ def _everything(text: str) -> bool:
 
 
 def read_article(
-    html: str, url: str, mentioned: Callable[[str], bool] = _everything
+    html: str, url: str, mentioned: Callable[[str], bool] = _everything, dated: bool = False
 ) -> Reading | None:
     """The page read as far as its words can matter; None when it holds nothing to read.
 
     ``mentioned`` says whether a text holds some watch term; only pages where it does are
-    judged block by block.
+    judged block by block. ``dated``: the listing that linked the page gave its publication
+    time, which wins over the page's own (``NewsSpider._article``), so neither the markup's
+    time nor a guess is worked out (``published`` is None).
     """
     try:
-        first = glance(html, url)
+        first = glance(html, url, dated)
     except Exception:  # one odd page must not stop the crawl; the log keeps the evidence
         logger.warning("could not read the page %s", url, exc_info=True)
         return None
@@ -136,7 +138,7 @@ def read_article(
     page = read_page(html, url, first)
     text = article_text(page, mentioned) if page is not None else ""
     published = first.published
-    if published is None and text:  # the publisher's markup has none: trafilatura's guess
+    if published is None and text and not dated:  # no time in the markup: htmldate's guess
         published = _guessed_date(html, first.canonical or url)
     return Reading(first.title, text, published, first.language, first.canonical)
 

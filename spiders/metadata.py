@@ -51,8 +51,12 @@ class Glance:
         return "\n".join((self.title, self.json_ld_body, self.text))
 
 
-def glance(html: str, url: str) -> Glance | None:
-    """The page at first sight; None when it holds no HTML at all."""
+def glance(html: str, url: str, dated: bool = False) -> Glance | None:
+    """The page at first sight; None when it holds no HTML at all.
+
+    ``dated``: the page's publication time is known already (its listing gave it, and the
+    listing's time wins), so it is not looked for: ``published`` is None.
+    """
     if not html or not html.strip():
         return None
     tree = HTMLTree.parse(html)
@@ -61,7 +65,7 @@ def glance(html: str, url: str) -> Glance | None:
     json_ld = _json_ld_items(tree.document)
     return Glance(
         title=_title(tree, json_ld),
-        published=_published(tree.document, json_ld),
+        published=None if dated else _published(tree.document, json_ld),
         language=_language(tree.document),
         canonical=_canonical(tree.document, url),
         json_ld_body=_json_ld_article_body(json_ld),

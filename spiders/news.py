@@ -512,10 +512,15 @@ class NewsSpider(MirrorChecks, scrapy.Spider):
             self._stat("newswatch/articles_not_html")
             return None
         look = self._look_for(poll, response)
+        listed: DiscoveredLink | None = response.meta.get("link")
         clues = None
         try:
             reading, clues = await self._page_reader().read(
-                response.body, response.url, response.headers.get(b"Content-Type"), look
+                response.body,
+                response.url,
+                response.headers.get(b"Content-Type"),
+                look,
+                dated=listed is not None and listed.published is not None,
             )
         finally:  # the poll's count of fingerprints in the works comes down whatever happened
             if look is not None:
@@ -530,7 +535,7 @@ class NewsSpider(MirrorChecks, scrapy.Spider):
         canonical = requested
         if reading.canonical:
             canonical = canonical_url(reading.canonical, poll.domains, outlet.scheme) or canonical
-        link: DiscoveredLink = response.meta.get("link") or DiscoveredLink(url=canonical)
+        link = listed or DiscoveredLink(url=canonical)
         poll.result.articles += 1
         article = Article(
             outlet=poll.name,

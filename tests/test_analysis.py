@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -53,6 +54,23 @@ def test_the_first_look_reads_the_publishers_metadata() -> None:
     assert first.language == "fr"
     assert first.canonical == "http://www.pressdesk.test/world/museum-reopens.html"
     assert first.json_ld_body == "The museum in Tadmur reopened."
+
+
+def test_a_page_its_listing_dated_is_not_dated_again() -> None:
+    """The listing's publication time wins over the page's own (``NewsSpider._article``), so a
+    page read as ``dated`` has neither its markup's time read nor one guessed from its text;
+    everything else about it reads the same."""
+    mentioned = _mentioned("Tadmur")
+    marked = read_article(ARTICLE, URL, mentioned)
+    assert marked is not None and marked.published == datetime(2026, 11, 26, 8, 30, tzinfo=UTC)
+    assert read_article(ARTICLE, URL, mentioned, dated=True) == replace(marked, published=None)
+
+    unmarked = ARTICLE.replace(
+        '<meta name="DC.date.issued" content="2026-11-26T09:30:00+01:00">', ""
+    ).replace("<p>Visitors", "<p>Updated 20 November 2026. Visitors")
+    guessed = read_article(unmarked, URL, mentioned)
+    assert guessed is not None and guessed.published == datetime(2026, 11, 20, tzinfo=UTC)
+    assert read_article(unmarked, URL, mentioned, dated=True) == replace(guessed, published=None)
 
 
 def test_the_title_is_social_metadata_first_then_a_lone_heading_then_the_title_tag() -> None:
