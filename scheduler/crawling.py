@@ -10,6 +10,7 @@ from scrapy.crawler import CrawlerProcess
 from twisted.python.failure import Failure
 
 from newswatch.alerts.intake import AlertIntake
+from newswatch.collection import settle
 from newswatch.config import Config
 from newswatch.errors import CrawlError
 from newswatch.spiders.context import CrawlContext, OutletResult
@@ -55,6 +56,7 @@ def crawl_once(
     failures: list[Failure] = []
     crawl = process.crawl(NewsSpider, context=context, outlets=outlets, on_poll_finished=progress)
     crawl.addErrback(failures.append)  # else Twisted logs it as unhandled, and the run "succeeds"
+    settle()  # what the crawl keeps is built; collecting it again and again is waste
     process.start()
     if failures:
         logger.debug("the crawl did not run", exc_info=failures[0].value)

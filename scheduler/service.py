@@ -37,6 +37,7 @@ from twisted.internet.defer import Deferred
 
 from newswatch.alerts.delivery import DeliveryWorker
 from newswatch.alerts.intake import AlertIntake
+from newswatch.collection import settle
 from newswatch.config import Config, LoadedConfig
 from newswatch.errors import NewswatchError
 from newswatch.health import OutletStatus
@@ -163,6 +164,7 @@ class Service:
             len(config.watches),
             len(config.channels),
         )
+        settle()  # started: what lives on is built
         self.reactor.run(installSignalHandlers=False)
         self.watchdog.stop()
         self.health.stop()

@@ -36,6 +36,7 @@ from scrapy.http import HtmlResponse
 
 from newswatch.alerts.query import parse_query
 from newswatch.alerts.watchset import WatchSet
+from newswatch.collection import settle
 from newswatch.spiders.extraction import Reading, read_article
 from newswatch.spiders.mirrors import Candidate, announced_hosts, page_tree
 from newswatch.spiders.verification import page_fingerprint
@@ -205,6 +206,7 @@ def _start_worker(
     root.handlers = [logging.handlers.QueueHandler(records)]
     root.setLevel(level)
     _watchset = _watch_set(queries)
+    settle()
 
 
 def _ready() -> None:
