@@ -726,11 +726,13 @@ def time_reading(sites: Path, outlets: int, articles: int, queries: list[str]) -
     a page reader reads it in a first poll, CPU time by kind of page."""
     from newswatch.alerts.query import parse_query
     from newswatch.alerts.watchset import WatchSet
+    from newswatch.collection import settle
     from newswatch.mirrors import MAX_SAMPLES
     from newswatch.spiders.analysis import Look, read_fetched
     from newswatch.spiders.mirror_checks import MAX_EXAMINED
 
     watchset = WatchSet({f"w{i}": parse_query(q) for i, q in enumerate(queries)})
+    settle()  # as a page reader does once it has its watches
     work = []
     for i in range(outlets):
         for n in range(articles):  # the order a poll reads them in: newest first
