@@ -164,12 +164,11 @@ def announced_hosts(
             continue  # a path: the page's own host, or no web address at all
         if _own_link(href, own):  # the host an absolute link names is the one it leads to
             continue
-        href = urljoin(url, href)
         text = " ".join(link.text_content().split())
         if (_looks_like_host(text) and host_of(text)) or (
             announcing and _announces(_sentence_of(link, text))
         ):
-            add(host_of(href), "link")
+            add(host_of(urljoin(url, href)), "link")  # joined only now: most links go nowhere
     if not (announcing or branded):
         return list(found.values())
     for text in _texts_seen(root):
