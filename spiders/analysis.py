@@ -248,7 +248,7 @@ def read_fetched(
     ``watchset``, and look for mirror clues when ``look`` asks (bench/crawl_speed.py's
     ``--reading-only`` times exactly this)."""
     html = _decoded(body, url, content_type)
-    reading = read_article(html, url, watchset.mentioned, dated)
+    reading = read_article(html, url, watchset.mentioned, dated=dated)
     return reading, _clues(html, url, look) if look is not None else None
 
 

@@ -66,8 +66,8 @@ MAX_BLOCKS = 20_000
 # about 14 ms to the full judging; sure, it saves about 37 ms, so it pays where it is sure
 # more than about one time in four. Held out by site (the trees before the 'has-'/'with-'
 # refit) it was sure 0.79, 0.65, 0.80 and 0.45 of the time with one to four blocks holding the
-# phrase; beyond, the cases are few (31), and
-# a page that names many watches' terms holds them in dozens of blocks.
+# phrase; beyond, the cases are few (31), and a page that names many watches' terms holds them
+# in dozens of blocks.
 FIRST_STAGE_MOST_HELD = 4
 
 
@@ -125,7 +125,7 @@ def read_article(
     time nor a guess is worked out (``published`` is None).
     """
     try:
-        first = glance(html, url, dated)
+        first = glance(html, url, dated=dated)
     except Exception:  # one odd page must not stop the crawl; the log keeps the evidence
         logger.warning("could not read the page %s", url, exc_info=True)
         return None
